@@ -1,0 +1,44 @@
+# Everything needed is installed on demand: Debian packages (scripts/install-system-deps),
+# the Python venv (.venv, from Debian's /usr/bin/python3) and a working criu
+# (`zdtm provision`: Debian's newest criu in a private prefix under the cache dir).
+
+VENV      ?= .venv
+SYSPYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
+BIN       := $(VENV)/bin
+JOBS      ?= auto
+
+.PHONY: all setup criu check zdtm test bench clean distclean
+
+all: zdtm
+
+$(BIN)/.installed: pyproject.toml scripts/install-system-deps
+	./scripts/install-system-deps
+	test -x $(BIN)/python || $(SYSPYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e .
+	touch $@
+
+setup: $(BIN)/.installed
+
+criu: setup
+	$(BIN)/zdtm provision
+
+check: criu
+	$(BIN)/zdtm check
+
+# The main job: set up if needed, check the machine, run the whole suite in parallel.
+zdtm: check
+	$(BIN)/pytest -n $(JOBS) -rfEs zdtm
+
+# The harness's own tests.
+test: criu
+	$(BIN)/pytest -n 2 -rfEs selftests
+
+bench: criu
+	$(BIN)/zdtm bench
+
+clean: setup
+	$(BIN)/zdtm clean
+
+distclean:
+	-test -x $(BIN)/zdtm && $(BIN)/zdtm clean --all
+	rm -rf $(VENV)

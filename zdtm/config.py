@@ -1,0 +1,94 @@
+"""Run settings shared by the pytest plugin and the CLI."""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .suite import PROJECT_DIR
+
+# The ids the protocol gives non-suid workloads.
+WORKLOAD_UID = 18943
+WORKLOAD_GID = 58467
+WORKLOAD_GROUPS = (27495, 48244)
+
+KEEP_IMG_MODES = ("always", "failed", "never")
+DEFAULT_START_TIMEOUT = 30.0
+DEFAULT_CRIU_TIMEOUT = 120.0
+DEFAULT_STOP_TIMEOUT = 30.0
+
+
+def workload_env(suid: bool) -> dict:
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C",
+        "HOME": "/",
+    }
+    if not suid:
+        env["ZDTM_UID"] = str(WORKLOAD_UID)
+        env["ZDTM_GID"] = str(WORKLOAD_GID)
+        env["ZDTM_GROUPS"] = " ".join(map(str, WORKLOAD_GROUPS))
+    return env
+
+
+def others_can_reach(path: Path) -> bool:
+    """True if every existing ancestor of path is searchable by any user.
+    Non-root workloads (and criu run as their owner) must reach the
+    binaries, work dirs and images the harness puts there."""
+    path = path.resolve()
+    for p in [path, *path.parents]:
+        try:
+            mode = p.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if not mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def default_state_dir() -> Path:
+    """Where builds, staged files and run artifacts go.
+
+    <project>/.zdtm when non-root users can reach it; otherwise (a clone in
+    a 0700 directory, as CI makes) a per-project directory in /var/tmp."""
+    env = os.environ.get("ZDTM_DIR")
+    if env:
+        return Path(env).resolve()
+    local = PROJECT_DIR / ".zdtm"
+    if others_can_reach(PROJECT_DIR):
+        return local
+    tag = hashlib.sha1(str(PROJECT_DIR).encode()).hexdigest()[:10]
+    return Path("/var/tmp") / f"zdtm-{PROJECT_DIR.name}-{tag}"
+
+
+def default_cache_dir() -> Path:
+    """The project's cache (the provisioned criu). Also must be reachable by
+    the workload uid, since criu may run as the workload's owner."""
+    env = os.environ.get("ZDTM_CACHE_DIR")
+    if env:
+        return Path(env).resolve()
+    return default_state_dir() / "cache" if not others_can_reach(PROJECT_DIR) else PROJECT_DIR / ".cache"
+
+
+@dataclass
+class Settings:
+    criu_bin: Optional[str] = None
+    state_dir: Path = field(default_factory=default_state_dir)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    flavors: tuple = ("h",)
+    iters: int = 1
+    norst: bool = False
+    keep_img: str = "failed"
+    identity: str = "auto"          # auto | root-criu | owner-dump | as-root
+    criu_timeout: float = DEFAULT_CRIU_TIMEOUT
+    start_timeout: Optional[float] = None   # None: the .desc's or the default
+    install_criu: bool = True
+    run_dir: Optional[Path] = None  # set by the controller, shared by workers
+
+    def make_dir(self, path: Path, mode: int = 0o755) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, mode)
+        return path

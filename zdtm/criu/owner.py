@@ -1,0 +1,39 @@
+"""Dump as the workload's owner, restore as root.
+
+Where root lacks CAP_SYS_RESOURCE in the initial user namespace, criu as root
+cannot dump a task of another uid ("Can't get rlimit"). criu run as that uid
+with --unprivileged and the two capabilities it needs (CAP_CHECKPOINT_RESTORE,
+CAP_SYS_PTRACE, raised as ambient so they survive exec) can; restoring as root
+then recreates the tasks with their original credentials.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config import WORKLOAD_GID, WORKLOAD_GROUPS, WORKLOAD_UID
+from . import CriuCall, CriuDriver, CriuRun
+
+CAPS = "+checkpoint_restore,+sys_ptrace"
+
+
+class OwnerDumpDriver(CriuDriver):
+    name = "owner-dump"
+    description = (f"criu dumps as the workload's owner (uid {WORKLOAD_UID}, --unprivileged, "
+                   f"ambient CAP_CHECKPOINT_RESTORE+CAP_SYS_PTRACE) and restores as root")
+
+    def prepare_dir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        os.chown(path, WORKLOAD_UID, WORKLOAD_GID)
+
+    def _as_owner(self) -> list:
+        return ["setpriv", f"--reuid={WORKLOAD_UID}", f"--regid={WORKLOAD_GID}",
+                "--groups=" + ",".join(map(str, WORKLOAD_GROUPS)),
+                f"--inh-caps={CAPS}", f"--ambient-caps={CAPS}"]
+
+    def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
+        argv = self._as_owner() + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
+        return self._run("dump", argv, call.log)
+
+    def restore(self, call: CriuCall, pidfile: Path) -> CriuRun:
+        return self._run("restore", self._restore_argv(call, pidfile), call.log)

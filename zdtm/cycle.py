@@ -1,0 +1,388 @@
+"""One test in one flavor: build, start, dump, restore, stop, verify.
+
+Every phase is bounded; whatever happens, everything the test started is
+killed and reaped before run() returns, and the artifacts directory says what
+happened (criu command lines and logs, the workload's output, result.json).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .build import BuildError
+from .config import (DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, WORKLOAD_GID, WORKLOAD_UID,
+                     workload_env)
+from .criu import CriuCall, CriuRun
+from .desc import Desc, DescError
+from .flavors import Flavor, FlavorUnavailable, get_flavor
+from .procs import children, descendants, kill_trees, pidfd, proc_state, reap, wait_gone, wait_pidfds
+from .suite import Workload
+
+PHASES = ("desc", "build", "start", "dump", "restore", "stop", "verify")
+GONE_TIMEOUT = 10.0
+
+
+class Skip(Exception):
+    pass
+
+
+class PhaseFailure(Exception):
+    def __init__(self, phase: str, message: str, criu: Optional[CriuRun] = None, details: str = ""):
+        super().__init__(message)
+        self.phase, self.message, self.criu, self.details = phase, message, criu, details
+
+
+@dataclass
+class TestResult:
+    test: str
+    flavor: str
+    outcome: str = "failed"              # passed | failed | skipped
+    phase: Optional[str] = None          # where it failed
+    message: str = ""
+    identity: str = ""
+    artifacts: str = ""
+    timings: dict = field(default_factory=dict)
+    criu_commands: list = field(default_factory=list)
+    criu_error_lines: list = field(default_factory=list)
+    workload_lines: list = field(default_factory=list)
+    leftovers: list = field(default_factory=list)
+    sections: list = field(default_factory=list)     # (title, text) for the report
+
+    def summary(self) -> str:
+        """The short failure text: test, flavor, phase, cause, and where to look."""
+        out = [f"{self.test}[{self.flavor}] failed in phase '{self.phase}': {self.message}"]
+        if self.criu_error_lines:
+            out.append("criu log:")
+            out += [f"  {l}" for l in self.criu_error_lines]
+        verdict_lines = [l for l in self.workload_lines if re.search(r"\b(FAIL|ERR|SKIP)\b", l)]
+        shown = verdict_lines or self.workload_lines[-5:]
+        if shown:
+            out.append("workload output:")
+            out += [f"  {l}" for l in shown[-10:]]
+        out.append(f"identity: {self.identity}")
+        out.append(f"artifacts: {self.artifacts}")
+        return "\n".join(out)
+
+
+def _tail(path: Path, n: int = 40) -> list:
+    try:
+        return path.read_text(errors="replace").splitlines()[-n:]
+    except OSError:
+        return []
+
+
+class TestRun:
+    def __init__(self, engine, workload: Workload, flavor_name: str):
+        self.engine = engine
+        self.settings = engine.settings
+        self.workload = workload
+        self.flavor_name = flavor_name
+        self.result = TestResult(workload.name, flavor_name)
+        self.art = engine.run_dir / workload.name / flavor_name
+        self.work = self.art / "work"
+        self.images = self.art / "img"
+        stem = workload.source.stem
+        self.outfile = self.work / f"{stem}.out"
+        self.pidfile = self.work / f"{stem}.pid"
+        self.roots: list = []          # pids whose trees belong to this test
+        self.pid: Optional[int] = None
+        self.flavor: Optional[Flavor] = None
+        self.children_before = set(children(os.getpid()))
+        self.criu_runs: list = []
+
+    # ---- entry -------------------------------------------------------------
+    def run(self) -> TestResult:
+        r = self.result
+        t0 = time.monotonic()
+        lock = None
+        try:
+            desc = self._desc()
+            self._skip_checks(desc)
+            exe = self._build(desc)
+            lock = self._excl_lock("excl" in desc.flags)
+            self._prepare_dirs(desc)
+            self._start(desc, exe)
+            self._cycles(desc)
+            self._stop(desc)
+            self._verify()
+            r.outcome, r.phase = "passed", None
+        except Skip as s:
+            r.outcome, r.message = "skipped", str(s)
+        except PhaseFailure as f:
+            r.outcome, r.phase, r.message = "failed", f.phase, f.message
+            if f.criu is not None:
+                r.criu_error_lines = f.criu.error_lines()
+            if f.details:
+                r.sections.append(("details", f.details))
+        finally:
+            self._cleanup()
+            if lock is not None:
+                lock.close()
+            r.timings["total"] = round(time.monotonic() - t0, 4)
+            self._finish()
+        return r
+
+    # ---- phases ------------------------------------------------------------
+    def _desc(self) -> Desc:
+        try:
+            return self.workload.load_desc()
+        except DescError as e:
+            raise PhaseFailure("desc", str(e)) from None
+
+    def _skip_checks(self, desc: Desc) -> None:
+        eng = self.engine
+        reason = eng.suite.exclude.get(self.workload.name)
+        if reason:
+            raise Skip(f"excluded by {eng.suite.file.name}: {reason}")
+        reason = desc.arch_mismatch()
+        if reason:
+            raise Skip(reason)
+        facts = eng.facts
+        if facts.fatal:
+            raise PhaseFailure("check", f"no checkpoint can work here: {facts.fatal}")
+        reason = facts.feature_missing(desc.features)
+        if reason:
+            raise Skip(reason)
+        for dep in desc.deps:
+            if not any(shutil.which(alt) for alt in dep.split("|")):
+                raise Skip(f"needs '{dep}', not found on this host")
+        try:
+            self.flavor = get_flavor(self.flavor_name)
+        except FlavorUnavailable as e:
+            raise Skip(str(e)) from None
+        reason = self.flavor.unavailable(facts)
+        if reason:
+            raise Skip(f"flavor {self.flavor_name}: {reason}")
+        as_root, driver, text = eng.identity_for("suid" in desc.flags)
+        self.as_root, self.driver, self.result.identity = as_root, eng.driver(driver), text
+
+    def _build(self, desc: Desc):
+        t = time.monotonic()
+        try:
+            exe = self.engine.builder.build(self.workload, desc)
+        except BuildError as e:
+            raise PhaseFailure("build", str(e).splitlines()[0], details=e.output or str(e)) from None
+        self.result.timings["build"] = round(time.monotonic() - t, 4)
+        return exe
+
+    def _excl_lock(self, exclusive: bool):
+        """Shared by every test, exclusive for `excl` ones: an excl test never
+        runs beside another one, in this run or a concurrent one."""
+        f = open(self.settings.state_dir / "excl.lock", "a")
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        return f
+
+    def _prepare_dirs(self, desc: Desc) -> None:
+        if self.art.exists():
+            shutil.rmtree(self.art)
+        self.art.mkdir(parents=True)
+        self.work.mkdir()
+        # Parent dirs: reachable by the workload uid.
+        for p in [self.art, *self.art.relative_to(self.engine.run_dir).parents]:
+            os.chmod(self.engine.run_dir / p, 0o755)
+        if not self.as_root:
+            for p in (self.art, self.work):
+                os.chown(p, WORKLOAD_UID, WORKLOAD_GID)
+        self.driver.prepare_dir(self.images)
+
+    def _workload_args(self, desc: Desc) -> list:
+        stem = self.workload.source.stem
+        out = []
+        for arg in desc.args:
+            if arg == "--filename":
+                arg = f"--filename={self.work / (stem + '.test')}"
+            elif arg == "--dirname":
+                arg = f"--dirname={self.work / (stem + '.dir')}"
+            out.append(arg)
+        return out
+
+    def _start(self, desc: Desc, exe) -> None:
+        env = workload_env(suid=self.as_root)
+        env.update(dict(exe.env))
+        argv = list(exe.argv) + [f"--pidfile={self.pidfile}", f"--outfile={self.outfile}"]
+        argv += self._workload_args(desc)
+        inprogress = Path(str(self.outfile) + ".inprogress")
+        fd = os.open(inprogress, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if not self.as_root:
+            os.fchown(fd, WORKLOAD_UID, WORKLOAD_GID)
+        (self.art / "workload-command.txt").write_text(" ".join(argv) + "\n")
+        timeout = self.settings.start_timeout or desc.timeout or DEFAULT_START_TIMEOUT
+        t = time.monotonic()
+        try:
+            try:
+                launcher = self.flavor.launch(argv, env, self.work, fd)
+            except OSError as e:
+                raise PhaseFailure("start", f"cannot execute {argv[0]}: {e.strerror}") from None
+        finally:
+            os.close(fd)
+        self.roots.append(launcher.pid)
+        self.engine.reaper.owned.add(launcher.pid)
+        try:
+            rc = launcher.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_trees([launcher.pid])
+            launcher.wait()
+            self._output_lines()
+            raise PhaseFailure("start", f"workload did not become ready within {timeout:g}s "
+                                        f"(its launcher, pid {launcher.pid}, never exited)") from None
+        finally:
+            if launcher.returncode is not None:
+                self.engine.reaper.owned.discard(launcher.pid)
+        if rc != 0:
+            lines = self._output_lines()
+            last = lines[-1] if lines else ""
+            m = re.search(r"\bSKIP:\s*(.*)", last)
+            if m:
+                raise Skip(f"workload: {m.group(1).strip()}")
+            how = f"exited with {rc}" if rc > 0 else f"was killed by {signal.Signals(-rc).name}"
+            raise PhaseFailure("start", f"workload {how} before becoming ready")
+        try:
+            self.pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError) as e:
+            raise PhaseFailure("start", f"workload reported ready but its pidfile {self.pidfile} "
+                                        f"is unusable: {e}") from None
+        self.roots.append(self.pid)
+        if proc_state(self.pid) is None:
+            raise PhaseFailure("start", f"workload pid {self.pid} from the pidfile does not exist")
+        self.result.timings["start"] = round(time.monotonic() - t, 4)
+
+    def _criu_call(self, action: str, desc: Desc, images: Path, n: int) -> CriuCall:
+        extra = desc.dopts if action == "dump" else desc.ropts
+        opts = list(desc.opts) + list(extra) + self.flavor.criu_opts(action)
+        return CriuCall(images, self.art / f"{action}-{n}.log", opts)
+
+    def _record(self, run: CriuRun, key: str) -> None:
+        self.criu_runs.append(run)
+        self.result.criu_commands.append(run.command_line())
+        self.result.timings[key] = round(self.result.timings.get(key, 0.0) + run.duration, 4)
+
+    def _cycles(self, desc: Desc) -> None:
+        crfail = "crfail" in desc.flags
+        for n in range(1, self.settings.iters + 1):
+            images = self.images / str(n)
+            self.driver.prepare_dir(images)
+            tree = descendants(self.pid)
+            fds = [fd for fd in (pidfd(p) for p in tree) if fd is not None]
+            try:
+                run = self.driver.dump(self.pid, self._criu_call("dump", desc, images, n),
+                                       leave_running=self.settings.norst or crfail)
+                self._record(run, "dump")
+                if crfail:
+                    self._judge_crfail(desc, run)
+                    return
+                if not run.ok:
+                    raise PhaseFailure("dump", run.status(), criu=run)
+                if self.settings.norst:
+                    continue
+                # Restoring while an old task still holds a pid fails ("File exists").
+                if not wait_pidfds(fds, GONE_TIMEOUT) or wait_gone(tree, GONE_TIMEOUT, self.engine.reaper):
+                    raise PhaseFailure("dump", f"dumped tree {tree} still present {GONE_TIMEOUT:g}s after dump")
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            restored_pidfile = self.art / f"restore-{n}.pid"
+            run = self.driver.restore(self._criu_call("restore", desc, images, n), restored_pidfile)
+            self._record(run, "restore")
+            if not run.ok:
+                raise PhaseFailure("restore", run.status(), criu=run)
+            try:
+                new_pid = int(restored_pidfile.read_text().strip())
+            except (OSError, ValueError) as e:
+                raise PhaseFailure("restore", f"criu restore left no usable pidfile: {e}", criu=run) from None
+            if new_pid != self.pid:
+                self.roots.append(new_pid)
+                raise PhaseFailure("restore", f"restored root has pid {new_pid}, dumped was {self.pid}")
+
+    def _judge_crfail(self, desc: Desc, run: CriuRun) -> None:
+        if run.ok:
+            raise PhaseFailure("dump", "criu dumped a test marked crfail (it was expected to refuse)",
+                               criu=run)
+        if run.crashed:
+            raise PhaseFailure("dump", f"{run.status()} (crfail expects a clean refusal)", criu=run)
+        if desc.crfail_match and not re.search(desc.crfail_match, run.log_text(), re.M):
+            raise PhaseFailure("dump", f"criu refused, but its log does not match crfail_match "
+                                       f"{desc.crfail_match!r}", criu=run)
+        self.result.sections.append(("expected criu refusal", "\n".join(run.error_lines())))
+
+    def _stop(self, desc: Desc) -> None:
+        if proc_state(self.pid) in (None, "Z"):
+            reap(self.pid)
+            raise PhaseFailure("stop", f"workload pid {self.pid} was gone before SIGTERM")
+        fd = pidfd(self.pid)
+        t = time.monotonic()
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+            timeout = desc.timeout or DEFAULT_STOP_TIMEOUT
+            if fd is not None and not wait_pidfds([fd], timeout):
+                raise PhaseFailure("stop", f"workload did not exit within {timeout:g}s of SIGTERM")
+        finally:
+            if fd is not None:
+                os.close(fd)
+        reap(self.pid)
+        self.result.timings["stop"] = round(time.monotonic() - t, 4)
+
+    def _output_lines(self) -> list:
+        lines = _tail(self.outfile, 200)
+        if not lines:
+            lines = _tail(Path(str(self.outfile) + ".inprogress"), 200)
+        self.result.workload_lines = lines[-40:]
+        return lines
+
+    def _verify(self) -> None:
+        if not self.outfile.exists():
+            self._output_lines()
+            raise PhaseFailure("verify", f"workload exited without finishing its output file {self.outfile}")
+        lines = [l for l in self._output_lines() if l.strip()]
+        last = lines[-1] if lines else ""
+        if "PASS" in last:
+            return
+        m = re.search(r"\bSKIP:\s*(.*)", last)
+        if m:
+            raise Skip(f"workload: {m.group(1).strip()}")
+        fails = [l for l in lines if re.search(r"\b(FAIL|ERR):", l)]
+        raise PhaseFailure("verify", fails[0] if fails else
+                           f"workload's last line is not PASS: {last!r}" if last else "workload printed nothing")
+
+    # ---- teardown ------------------------------------------------------------
+    def _cleanup(self) -> None:
+        """Kill and reap every task this test started, whatever happened."""
+        me = os.getpid()
+        extra = [p for p in children(me) if p not in self.children_before and p not in self.engine.reaper.owned]
+        leftovers = [p for p in kill_trees(self.roots + extra) if p not in (self.pid,)]
+        if self.result.outcome == "passed" and leftovers:
+            self.result.leftovers = leftovers
+        left = wait_gone(set(self.roots + extra + leftovers), GONE_TIMEOUT, self.engine.reaper)
+        for p in list(self.engine.reaper.owned):
+            if proc_state(p) is None:
+                self.engine.reaper.owned.discard(p)
+        if left:
+            self.result.sections.append(("cleanup", f"tasks still present after SIGKILL: {left}"))
+        if self.flavor is not None:
+            self.flavor.teardown()
+
+    def _finish(self) -> None:
+        r = self.result
+        r.artifacts = str(self.art)
+        if not self.art.exists():
+            return
+        keep = self.settings.keep_img
+        if self.images.exists() and (keep == "never" or (keep == "failed" and r.outcome != "failed")):
+            shutil.rmtree(self.images, ignore_errors=True)
+        if not r.workload_lines:
+            self._output_lines()
+        if r.outcome == "failed":
+            for run in self.criu_runs:
+                r.sections.append((f"criu {run.action} log ({run.log.name})", "\n".join(run.log_text().splitlines()[-60:])))
+            r.sections.append(("workload output", "\n".join(r.workload_lines)))
+        (self.art / "criu-commands.txt").write_text("".join(c + "\n" for c in r.criu_commands))
+        data = {k: v for k, v in asdict(r).items() if k != "sections"}
+        (self.art / "result.json").write_text(json.dumps(data, indent=2) + "\n")

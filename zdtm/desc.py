@@ -1,0 +1,195 @@
+"""Loading and validating a test's ``.desc`` file.
+
+Upstream writes a .desc as a Python dict literal; nearly every one is also a
+YAML flow mapping.  We accept both, check the result against a schema and turn
+every problem into one DescError naming the file, the line and the problem.
+"""
+from __future__ import annotations
+
+import ast
+import platform
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+FLAVORS = ("h", "ns", "uns")
+
+# Flags from upstream's .desc convention; all are accepted, the ones the
+# harness acts on are documented in the README.
+KNOWN_FLAGS = frozenset({
+    "suid", "noauto", "crfail", "excl", "nouser", "samens", "reqrst",
+    "nolazy", "crlib", "pre-dump-notify",
+})
+
+# key -> short description, used in the unknown-key message and the README.
+KNOWN_KEYS = {
+    "flavor": "space-separated subset of: h ns uns",
+    "flags": "space-separated flags",
+    "opts": "extra criu options for dump and restore",
+    "dopts": "extra criu options for dump only",
+    "ropts": "extra criu options for restore only",
+    "feature": "criu check --feature names the test needs",
+    "arch": "machine(s) the test is for",
+    "deps": "host binaries the test needs (a|b = alternatives)",
+    "timeout": "seconds for start/stop",
+    # Ours, beyond upstream:
+    "args": "extra workload arguments; --filename/--dirname without a value get a harness path",
+    "cflags": "extra C compiler flags",
+    "ldflags": "extra linker flags",
+    "crfail_match": "regex criu's dump log must match when a crfail test is refused",
+}
+
+
+class DescError(Exception):
+    """A .desc that cannot be used; str() is the one-line message."""
+
+    def __init__(self, path: Path, line: Optional[int], problem: str):
+        self.path, self.line, self.problem = path, line, problem
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class Desc:
+    flavors: tuple = FLAVORS
+    flags: frozenset = frozenset()
+    opts: tuple = ()
+    dopts: tuple = ()
+    ropts: tuple = ()
+    features: tuple = ()
+    arch: tuple = ()
+    deps: tuple = ()
+    timeout: Optional[float] = None
+    args: tuple = ()
+    cflags: tuple = ()
+    ldflags: tuple = ()
+    crfail_match: Optional[str] = None
+    path: Optional[Path] = field(default=None, compare=False)
+
+    def arch_mismatch(self, machine: Optional[str] = None) -> Optional[str]:
+        """A skip reason if the test is not for this machine, else None."""
+        if not self.arch:
+            return None
+        machine = machine or platform.machine()
+        if machine in self.arch:
+            return None
+        return f"test is for {' '.join(self.arch)}, this machine is {machine}"
+
+
+def _line_of(text: str, key: str) -> Optional[int]:
+    m = re.search(r"""['"]?\b%s\b['"]?\s*:""" % re.escape(key), text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _parse(path: Path, text: str) -> Any:
+    stripped = text.strip()
+    if not stripped:
+        return {}
+    literal_error = None
+    if stripped.startswith("{"):
+        try:
+            return ast.literal_eval(stripped)
+        except (SyntaxError, ValueError) as e:
+            literal_error = e
+    try:
+        # YAML forbids tabs in some places where Python does not care.
+        return yaml.safe_load(text.replace("\t", " "))
+    except yaml.YAMLError as e:
+        if isinstance(literal_error, SyntaxError):
+            # Offset by leading whitespace stripped above.
+            lead = text[: len(text) - len(text.lstrip())].count("\n")
+            raise DescError(path, (literal_error.lineno or 0) + lead or None,
+                            f"syntax error: {literal_error.msg}") from None
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        raise DescError(path, mark.line + 1 if mark else None, f"syntax error: {problem}") from None
+
+
+def _words(path, text, key, value) -> tuple:
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(v) for v in value)
+    if not isinstance(value, str):
+        raise DescError(path, _line_of(text, key),
+                        f"'{key}' must be a string of space-separated words, not {type(value).__name__}")
+    return tuple(value.split())
+
+
+def _argv(path, text, key, value) -> tuple:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    if not isinstance(value, str):
+        raise DescError(path, _line_of(text, key), f"'{key}' must be a string, not {type(value).__name__}")
+    try:
+        return tuple(shlex.split(value))
+    except ValueError as e:
+        raise DescError(path, _line_of(text, key), f"'{key}': {e}") from None
+
+
+def parse_desc(path: Path, text: str) -> Desc:
+    data = _parse(path, text)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DescError(path, 1, f"expected a mapping like {{'flavor': 'h'}}, got {type(data).__name__}")
+    kw: dict = {"path": path}
+    for key, value in data.items():
+        line = _line_of(text, str(key))
+        if key not in KNOWN_KEYS:
+            raise DescError(path, line, f"unknown key '{key}' (known: {', '.join(KNOWN_KEYS)})")
+        if key == "flavor":
+            flavors = _words(path, text, key, value)
+            bad = [f for f in flavors if f not in FLAVORS]
+            if bad:
+                raise DescError(path, line, f"unknown flavor '{bad[0]}' (known: {' '.join(FLAVORS)})")
+            if not flavors:
+                raise DescError(path, line, "'flavor' names no flavor")
+            kw["flavors"] = tuple(f for f in FLAVORS if f in flavors)
+        elif key == "flags":
+            flags = _words(path, text, key, value)
+            bad = [f for f in flags if f not in KNOWN_FLAGS]
+            if bad:
+                raise DescError(path, line, f"unknown flag '{bad[0]}' (known: {' '.join(sorted(KNOWN_FLAGS))})")
+            kw["flags"] = frozenset(flags)
+        elif key in ("opts", "dopts", "ropts", "args", "cflags", "ldflags"):
+            kw[key] = _argv(path, text, key, value)
+        elif key == "feature":
+            kw["features"] = _words(path, text, key, value)
+        elif key in ("arch", "deps"):
+            kw[key] = _words(path, text, key, value)
+        elif key == "timeout":
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise DescError(path, line, f"'timeout' must be a number of seconds, not {value!r}")
+            try:
+                seconds = float(value)
+            except ValueError:
+                raise DescError(path, line, f"'timeout' must be a number of seconds, not {value!r}") from None
+            if seconds <= 0:
+                raise DescError(path, line, f"'timeout' must be positive, not {value!r}")
+            kw["timeout"] = seconds
+        elif key == "crfail_match":
+            if not isinstance(value, str):
+                raise DescError(path, line, "'crfail_match' must be a regular expression string")
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise DescError(path, line, f"'crfail_match' is not a valid regex: {e}") from None
+            kw["crfail_match"] = value
+    desc = Desc(**kw)
+    if desc.crfail_match and "crfail" not in desc.flags:
+        raise DescError(path, _line_of(text, "crfail_match"), "'crfail_match' given without the 'crfail' flag")
+    return desc
+
+
+def load_desc(path: Path) -> Desc:
+    """Load NAME.desc; a missing file means all defaults."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return Desc(path=None)
+    except (OSError, UnicodeDecodeError) as e:
+        raise DescError(path, None, f"cannot read: {e}") from None
+    return parse_desc(path, text)

@@ -1,0 +1,116 @@
+"""The engine: session-wide state shared by every test of a run.
+
+Both front doors (the pytest plugin and `zdtm run`, which is pytest) create
+one Engine per process; it finds criu, checks the machine once, and runs a
+test through the C/R cycle.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+from . import check
+from .build import Builder
+from .config import Settings
+from .criu import CriuDriver, make_driver
+from .procs import Reaper, become_subreaper
+from .provision import ProvisionError, find_criu
+from .suite import Suite
+
+
+class Engine:
+    def __init__(self, settings: Settings, suite: Suite, log=None):
+        self.settings = settings
+        self.suite = suite
+        self.log = log or (lambda msg: None)
+        self.reaper = Reaper()
+        self.builder = Builder(settings.state_dir)
+        self._facts: Optional[check.MachineFacts] = None
+        self._drivers: dict = {}
+        self.criu_bin: Optional[str] = None
+        self.criu_error: Optional[str] = None
+
+    # ---- machine ---------------------------------------------------------
+    def resolve_criu(self) -> Optional[str]:
+        if self.criu_bin or self.criu_error:
+            return self.criu_bin
+        try:
+            self.criu_bin = str(find_criu(self.settings.criu_bin, self.settings.cache_dir,
+                                          install=self.settings.install_criu, log=self.log))
+        except ProvisionError as e:
+            self.criu_error = str(e)
+        return self.criu_bin
+
+    def suite_features(self) -> list:
+        names = set()
+        for w in self.suite.workloads:
+            try:
+                names.update(w.load_desc().features)
+            except Exception:   # a broken .desc is reported by its own test
+                pass
+        return sorted(names)
+
+    @property
+    def facts(self) -> check.MachineFacts:
+        if self._facts is None:
+            criu = self.resolve_criu()
+            self._facts = check.cached_gather(self.settings.state_dir, criu, self.suite_features(),
+                                              self.settings.identity, self.criu_error)
+        return self._facts
+
+    def driver(self, name: str) -> CriuDriver:
+        if name not in self._drivers:
+            self._drivers[name] = make_driver(name, self.criu_bin, self.settings.criu_timeout, self.reaper)
+        return self._drivers[name]
+
+    def identity_for(self, suid: bool) -> tuple:
+        """(workload runs as root?, criu driver name, description) for a test."""
+        strategy = self.facts.strategy
+        if suid:
+            return True, "root", "root (suid test); criu runs as root"
+        if strategy == "as-root":
+            return True, "root", "root instead of uid 18943 (identity strategy as-root); criu runs as root"
+        if strategy == "owner-dump":
+            return False, "owner-dump", "uid 18943; criu dumped as uid 18943 (--unprivileged), restored as root"
+        return False, "root", "uid 18943; criu runs as root"
+
+    # ---- run directories ---------------------------------------------------
+    def start_session(self) -> None:
+        """Process-wide set-up needed before the first test."""
+        become_subreaper()
+        self.settings.make_dir(self.settings.state_dir)
+
+    def new_run_dir(self) -> Path:
+        runs = self.settings.make_dir(self.settings.state_dir / "runs")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run = runs / f"{stamp}-{os.getpid()}"
+        self.settings.make_dir(run)
+        latest = runs / "latest"
+        tmp = runs / f".latest-{os.getpid()}"
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(run.name)
+        os.replace(tmp, latest)
+        return run
+
+    @property
+    def run_dir(self) -> Path:
+        if self.settings.run_dir is None:
+            self.settings.run_dir = self.new_run_dir()
+        return self.settings.run_dir
+
+    def clean(self, everything: bool = False) -> list:
+        removed = []
+        targets = [self.settings.state_dir / "runs", self.settings.state_dir / "build"]
+        if everything:
+            targets.append(self.settings.cache_dir)
+        for t in targets:
+            if t.exists():
+                shutil.rmtree(t)
+                removed.append(t)
+        for f in self.settings.state_dir.glob("check-*.json"):
+            f.unlink()
+        return removed

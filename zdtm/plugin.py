@@ -1,0 +1,242 @@
+"""The pytest plugin: workloads become pytest items, one per (test, flavor).
+
+`pytest zdtm` (the package directory) collects the whole suite described in
+desc/suite.yaml; `pytest tests/static/pipe00.c` collects one workload.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from .config import KEEP_IMG_MODES, Settings
+from .cycle import TestResult, TestRun
+from .desc import FLAVORS, KNOWN_FLAGS
+from .engine import Engine
+from .flavors import IMPLEMENTED
+from .suite import Suite, SuiteError, Workload
+
+ENGINE = pytest.StashKey[Engine]()
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("zdtm", "zdtm: CRIU checkpoint/restore tests")
+    g.addoption("--criu-bin", metavar="PATH", help="criu binary to test (default: $ZDTM_CRIU_BIN, "
+                "a provisioned one in the cache, criu on PATH if `criu check` passes, else provision one)")
+    g.addoption("--zdtm-flavor", metavar="LIST", default=os.environ.get("ZDTM_FLAVOR", "h"),
+                help="comma-separated flavors (h,ns,uns), 'all' or 'best' (default: h)")
+    g.addoption("--zdtm-iters", type=int, default=1, metavar="N", help="C/R cycles per test")
+    g.addoption("--zdtm-norst", action="store_true", help="dump with --leave-running, never restore")
+    g.addoption("--keep-img", choices=KEEP_IMG_MODES, default="failed", help="keep criu images (default: failed)")
+    g.addoption("--zdtm-dir", metavar="DIR", help="state dir for builds and run artifacts")
+    g.addoption("--zdtm-identity", default="auto", metavar="STRATEGY",
+                help="how non-root workloads are checkpointed: auto, root-criu, owner-dump, as-root")
+    g.addoption("--zdtm-suite", metavar="FILE", help="suite description (default: desc/suite.yaml)")
+    g.addoption("--zdtm-test", action="append", default=[], metavar="NAME",
+                help="run only this test (repeatable); named tests run even if noauto")
+    g.addoption("--zdtm-filter", action="append", default=[], metavar="REGEX", help="run tests whose name matches")
+    g.addoption("--zdtm-exclude", action="append", default=[], metavar="REGEX", help="skip tests whose name matches")
+    g.addoption("--zdtm-no-install", action="store_true", help="never provision criu")
+
+
+def _flavors(value: str) -> tuple:
+    if value in ("all", "best"):
+        return tuple(FLAVORS)
+    chosen = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [f for f in chosen if f not in FLAVORS]
+    if bad:
+        raise pytest.UsageError(f"--zdtm-flavor: unknown flavor '{bad[0]}' (known: {', '.join(FLAVORS)})")
+    return chosen
+
+
+def pytest_configure(config):
+    for flag in sorted(KNOWN_FLAGS):
+        config.addinivalue_line("markers", f"{flag}: zdtm tests whose .desc has the '{flag}' flag")
+    for flavor in FLAVORS:
+        config.addinivalue_line("markers", f"{flavor}: zdtm tests run in the '{flavor}' flavor")
+    for kind in ("static", "live", "c", "py"):
+        config.addinivalue_line("markers", f"{kind}: zdtm {kind} workloads")
+    config.addinivalue_line("markers", "zdtm: every zdtm checkpoint/restore test")
+    opt = config.getoption
+    settings = Settings(
+        criu_bin=opt("criu_bin"), flavors=_flavors(opt("zdtm_flavor")), iters=max(1, opt("zdtm_iters")),
+        norst=opt("zdtm_norst"), keep_img=opt("keep_img"), identity=opt("zdtm_identity"),
+        install_criu=not opt("zdtm_no_install"))
+    if opt("zdtm_dir"):
+        settings.state_dir = Path(opt("zdtm_dir")).resolve()
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput and workerinput.get("zdtm_run_dir"):
+        settings.run_dir = Path(workerinput["zdtm_run_dir"])
+    try:
+        suite = Suite.load(opt("zdtm_suite"))
+    except SuiteError as e:
+        raise pytest.UsageError(str(e)) from None
+    config.stash[ENGINE] = Engine(settings, suite, log=lambda m: print(f"zdtm: {m}", flush=True))
+    config.pluginmanager.register(_NoPythonModulesForWorkloads(), "zdtm-no-py-modules")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "zdtm-xdist")
+
+
+class _XdistHooks:
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node):
+        engine = node.config.stash[ENGINE]
+        if _wants_suite(node.config):
+            node.workerinput["zdtm_run_dir"] = str(engine.run_dir)
+
+
+def _wants_suite(config) -> bool:
+    """Does this invocation name the suite or a workload in it?"""
+    engine = config.stash[ENGINE]
+    roots = [r.path for r in engine.suite.roots]
+    for arg in config.args:
+        p = Path(arg.split("::")[0]).resolve()
+        if p == PACKAGE_DIR or any(p == r or r in p.parents or p in r.parents for r in roots):
+            return True
+    return False
+
+
+def pytest_report_header(config):
+    if not _wants_suite(config) or hasattr(config, "workerinput"):
+        return None
+    engine = config.stash[ENGINE]
+    f = engine.facts
+    lines = [f"zdtm: kernel {f.kernel}, criu {f.criu or 'MISSING'}"
+             + (f" ({f.criu_version})" if f.criu_version else ""),
+             f"zdtm: identity: {f.strategy}: {f.strategy_text()}",
+             f"zdtm: flavors {','.join(engine.settings.flavors)}; artifacts under {engine.settings.state_dir}/runs"]
+    return lines
+
+
+def pytest_sessionstart(session):
+    config = session.config
+    if hasattr(config, "workerinput") or not _wants_suite(config):
+        return
+    fatal = config.stash[ENGINE].facts.fatal
+    if fatal:
+        pytest.exit(f"zdtm: no checkpoint/restore can run here: {fatal}\n(see `zdtm check`)", returncode=3)
+
+
+def pytest_collect_directory(path, parent):
+    if path.resolve() == PACKAGE_DIR:
+        return SuiteCollector.from_parent(parent, path=path)
+    return None
+
+
+def pytest_collect_file(file_path, parent):
+    w = parent.config.stash[ENGINE].suite.workload_for(file_path)
+    if w is None:
+        return None
+    return WorkloadFile.from_parent(parent, path=file_path, workload=w)
+
+
+class _NoPythonModulesForWorkloads:
+    """A Python workload named on the command line is a workload, not a
+    pytest test module: drop the Module pytest's python plugin makes of it."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collect_file(self, file_path, parent):
+        collected = yield
+        if parent.config.stash[ENGINE].suite.workload_for(file_path) is None:
+            return collected
+        return [c for c in collected if not isinstance(c, pytest.Module)]
+
+
+class SuiteCollector(pytest.Directory):
+    """The zdtm package directory stands for the whole suite."""
+
+    def collect(self):
+        for w in self.config.stash[ENGINE].suite.workloads:
+            yield WorkloadFile.from_parent(self, path=w.source, workload=w)
+
+
+class WorkloadFile(pytest.File):
+    def __init__(self, *, workload: Workload, **kw):
+        super().__init__(**kw)
+        self.workload = workload
+
+    def collect(self):
+        engine = self.config.stash[ENGINE]
+        try:
+            desc = self.workload.load_desc()
+            flavors = [f for f in engine.settings.flavors if f in desc.flavors]
+            marks = sorted(desc.flags)
+        except Exception:
+            # The item reports the .desc error when it runs.
+            flavors, marks = list(engine.settings.flavors), []
+        for flavor in flavors:
+            item = ZdtmItem.from_parent(self, name=f"{self.workload.name}[{flavor}]",
+                                        nodeid=f"{self.workload.name}[{flavor}]",
+                                        workload=self.workload, flavor=flavor)
+            for m in ["zdtm", flavor, self.workload.root.name, self.workload.kind, *marks]:
+                item.add_marker(m)
+            yield item
+
+
+class ZdtmFailure(Exception):
+    def __init__(self, result: TestResult):
+        super().__init__(result.message)
+        self.result = result
+
+
+class ZdtmItem(pytest.Item):
+    def __init__(self, *, workload: Workload, flavor: str, **kw):
+        super().__init__(**kw)
+        self.workload = workload
+        self.flavor = flavor
+        self.result = None
+
+    def runtest(self):
+        engine = self.config.stash[ENGINE]
+        if not getattr(engine, "session_started", False):
+            engine.start_session()
+            engine.session_started = True
+        result = TestRun(engine, self.workload, self.flavor).run()
+        self.result = result
+        self.user_properties.append(("identity", result.identity))
+        self.user_properties.append(("artifacts", result.artifacts))
+        for k, v in result.timings.items():
+            self.user_properties.append((f"time_{k}", v))
+        for title, text in result.sections:
+            self.add_report_section("call", title, text)
+        if result.outcome == "skipped":
+            pytest.skip(result.message)
+        if result.outcome == "failed":
+            raise ZdtmFailure(result)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ZdtmFailure):
+            return excinfo.value.result.summary()
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, self.nodeid
+
+
+def pytest_collection_modifyitems(session, config, items):
+    named = set(config.getoption("zdtm_test"))
+    filters = [re.compile(r) for r in config.getoption("zdtm_filter")]
+    excludes = [re.compile(r) for r in config.getoption("zdtm_exclude")]
+    keep, drop = [], []
+    for item in items:
+        if not isinstance(item, ZdtmItem):
+            keep.append(item)
+            continue
+        name = item.workload.name
+        explicit = name in named or item.workload.source.stem in named or session.isinitpath(item.path)
+        ok = True
+        if named and not (name in named or item.workload.source.stem in named):
+            ok = False
+        if filters and not any(f.search(name) for f in filters):
+            ok = False
+        if any(e.search(name) for e in excludes):
+            ok = False
+        if item.get_closest_marker("noauto") and not explicit:
+            ok = False
+        (keep if ok else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -1,0 +1,159 @@
+"""Process bookkeeping: subreaping, bounded waits, killing and reaping trees.
+
+The harness makes itself a child subreaper, so every workload task whose
+parent exits (the protocol's launcher, criu after a detached restore) becomes
+our child: we can wait for it precisely, reap it, and be sure nothing is left.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import select
+import signal
+import time
+from typing import Iterable, Optional
+
+PR_SET_CHILD_SUBREAPER = 36
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def become_subreaper() -> None:
+    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
+
+
+def children(pid: int) -> list:
+    """Direct children of pid (all its threads)."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out.extend(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def descendants(pid: int, include_self: bool = True) -> list:
+    """pid and its descendants, parents before children."""
+    seen, order, todo = set(), [], [pid]
+    while todo:
+        p = todo.pop(0)
+        if p in seen:
+            continue
+        seen.add(p)
+        if p != pid or include_self:
+            order.append(p)
+        todo.extend(children(p))
+    return order
+
+
+def proc_state(pid: int) -> Optional[str]:
+    """One-letter state from /proc/PID/stat, None if the pid is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rindex(")") + 2]
+
+
+def proc_ppid(pid: int) -> Optional[int]:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data[data.rindex(")") + 2:].split()[1])
+
+
+def alive(pid: int) -> bool:
+    state = proc_state(pid)
+    return state is not None and state not in "ZX"
+
+
+def pidfd(pid: int) -> Optional[int]:
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
+
+
+def wait_pidfds(fds: Iterable[int], timeout: float) -> bool:
+    """Wait until every pidfd signals exit; False on timeout."""
+    pending = set(fds)
+    deadline = time.monotonic() + timeout
+    while pending:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select(list(pending), [], [], left)
+        pending.difference_update(ready)
+    return True
+
+
+def reap(pid: int) -> Optional[int]:
+    """Reap pid if it is our exited child; its wait status, or None."""
+    try:
+        res = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if res is None:
+        return None
+    return res.si_status if res.si_code == os.CLD_EXITED else -res.si_status
+
+
+class Reaper:
+    """Reaps children adopted through the subreaper, never those a
+    subprocess.Popen still owns (Popen would then lose the exit status)."""
+
+    def __init__(self):
+        self.owned: set = set()     # pids whose status someone else collects
+
+    def reap_adopted(self) -> None:
+        me = os.getpid()
+        for pid in children(me):
+            if pid in self.owned:
+                continue
+            if proc_state(pid) == "Z":
+                reap(pid)
+
+
+def wait_gone(pids: Iterable[int], timeout: float, reaper: Optional[Reaper] = None) -> list:
+    """Wait until none of pids exists any more, reaping adopted zombies.
+    Returns the pids still present at the deadline."""
+    pids = list(pids)
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        if reaper:
+            reaper.reap_adopted()
+        left = [p for p in pids if proc_state(p) is not None]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def kill_trees(roots: Iterable[int], sig: int = signal.SIGKILL) -> list:
+    """Signal every live task under roots (children first found through
+    /proc). Stopped tasks are signalled too. Returns the pids signalled."""
+    victims = []
+    for root in roots:
+        if root and proc_state(root) is not None:
+            victims.extend(p for p in descendants(root) if p not in victims)
+    for pid in victims:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+        except OSError as e:
+            if e.errno != errno.ESRCH:
+                raise
+    return victims

@@ -1,0 +1,102 @@
+"""The suite: test roots, workloads in them, and suite-level exclusions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from .desc import Desc, load_desc
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_SUITE_FILE = PROJECT_DIR / "desc" / "suite.yaml"
+WORKLOAD_SUFFIXES = {".c": "c", ".py": "py"}
+
+
+class SuiteError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str          # e.g. "static/pipe00"
+    source: Path       # NAME.c / NAME.py
+    kind: str          # "c" | "py"
+    root: "TestRoot"
+
+    @property
+    def desc_path(self) -> Path:
+        return self.source.with_suffix(".desc")
+
+    def load_desc(self) -> Desc:
+        return load_desc(self.desc_path)
+
+    @property
+    def live(self) -> bool:
+        return self.root.name == "live"
+
+
+@dataclass(frozen=True)
+class TestRoot:
+    name: str
+    path: Path
+
+    def workload_for(self, path: Path) -> Optional[Workload]:
+        kind = WORKLOAD_SUFFIXES.get(path.suffix)
+        if kind is None or path.name.startswith(("_", ".")) or path.parent != self.path:
+            return None
+        return Workload(f"{self.name}/{path.stem}", path, kind, self)
+
+    def workloads(self) -> list:
+        if not self.path.is_dir():
+            return []
+        found = (self.workload_for(p) for p in sorted(self.path.iterdir()))
+        return [w for w in found if w]
+
+
+@dataclass
+class Suite:
+    file: Path
+    roots: list
+    exclude: dict = field(default_factory=dict)   # test name -> reason
+
+    @classmethod
+    def load(cls, file: Optional[Path] = None) -> "Suite":
+        file = Path(file or DEFAULT_SUITE_FILE).resolve()
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise SuiteError(f"{file}: cannot load suite description: {e}") from None
+        roots = []
+        for entry in data.get("roots") or []:
+            if not isinstance(entry, dict) or "path" not in entry:
+                raise SuiteError(f"{file}: each root needs a 'path' (got {entry!r})")
+            path = (file.parent.parent / entry["path"]).resolve()
+            roots.append(TestRoot(entry.get("name") or path.name, path))
+        exclude = {}
+        for entry in data.get("exclude") or []:
+            if not isinstance(entry, dict) or "test" not in entry or "reason" not in entry:
+                raise SuiteError(f"{file}: each exclusion needs 'test' and 'reason' (got {entry!r})")
+            exclude[entry["test"]] = entry["reason"]
+        return cls(file, roots, exclude)
+
+    def workload_for(self, path: Path) -> Optional[Workload]:
+        path = path.resolve()
+        for root in self.roots:
+            w = root.workload_for(path)
+            if w:
+                return w
+        return None
+
+    @cached_property
+    def workloads(self) -> list:
+        return [w for root in self.roots for w in root.workloads()]
+
+    def find(self, name: str) -> Optional[Workload]:
+        name = name.removeprefix("zdtm/")
+        for w in self.workloads:
+            if w.name == name or w.source.stem == name:
+                return w
+        return None
