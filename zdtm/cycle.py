@@ -59,7 +59,7 @@ class TestResult:
 
     def summary(self) -> str:
         """The short failure text: test, flavor, phase, cause, and where to look."""
-        out = [f"{self.test}[{self.flavor}] failed in phase '{self.phase}': {self.message}"]
+        out = [f"phase '{self.phase}': {self.message}", f"test {self.test}, flavor {self.flavor}"]
         if self.criu_error_lines:
             out.append("criu log:")
             out += [f"  {l}" for l in self.criu_error_lines]
@@ -71,6 +71,11 @@ class TestResult:
         out.append(f"identity: {self.identity}")
         out.append(f"artifacts: {self.artifacts}")
         return "\n".join(out)
+
+
+def _strip_prefix(line: str) -> str:
+    """Drop the conventional "HH:MM:SS.mmm: <pid>: " prefix."""
+    return re.sub(r"^\d\d:\d\d:\d\d\.\d+: \d+: ", "", line)
 
 
 def _tail(path: Path, n: int = 40) -> list:
@@ -121,6 +126,8 @@ class TestRun:
             r.outcome, r.phase, r.message = "failed", f.phase, f.message
             if f.criu is not None:
                 r.criu_error_lines = f.criu.error_lines()
+                r.sections.append((f"criu {f.criu.action} log ({f.criu.log.name}, last lines)",
+                                   "\n".join(f.criu.log_text().splitlines()[-40:])))
             if f.details:
                 r.sections.append(("details", f.details))
         finally:
@@ -348,7 +355,7 @@ class TestRun:
         m = re.search(r"\bSKIP:\s*(.*)", last)
         if m:
             raise Skip(f"workload: {m.group(1).strip()}")
-        fails = [l for l in lines if re.search(r"\b(FAIL|ERR):", l)]
+        fails = [_strip_prefix(l) for l in lines if re.search(r"\b(FAIL|ERR):", l)]
         raise PhaseFailure("verify", fails[0] if fails else
                            f"workload's last line is not PASS: {last!r}" if last else "workload printed nothing")
 
@@ -380,8 +387,6 @@ class TestRun:
         if not r.workload_lines:
             self._output_lines()
         if r.outcome == "failed":
-            for run in self.criu_runs:
-                r.sections.append((f"criu {run.action} log ({run.log.name})", "\n".join(run.log_text().splitlines()[-60:])))
             r.sections.append(("workload output", "\n".join(r.workload_lines)))
         (self.art / "criu-commands.txt").write_text("".join(c + "\n" for c in r.criu_commands))
         data = {k: v for k, v in asdict(r).items() if k != "sections"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .config import KEEP_IMG_MODES, Settings
+from .config import DEFAULT_CRIU_TIMEOUT, KEEP_IMG_MODES, Settings
 from .cycle import TestResult, TestRun
 from .desc import FLAVORS, KNOWN_FLAGS
 from .engine import Engine
@@ -39,6 +39,8 @@ def pytest_addoption(parser):
                 help="run only this test (repeatable); named tests run even if noauto")
     g.addoption("--zdtm-filter", action="append", default=[], metavar="REGEX", help="run tests whose name matches")
     g.addoption("--zdtm-exclude", action="append", default=[], metavar="REGEX", help="skip tests whose name matches")
+    g.addoption("--zdtm-criu-timeout", type=float, default=DEFAULT_CRIU_TIMEOUT, metavar="SECONDS",
+                help="bound on each criu run (default: %(default)s)")
     g.addoption("--zdtm-no-install", action="store_true", help="never provision criu")
 
 
@@ -64,7 +66,7 @@ def pytest_configure(config):
     settings = Settings(
         criu_bin=opt("criu_bin"), flavors=_flavors(opt("zdtm_flavor")), iters=max(1, opt("zdtm_iters")),
         norst=opt("zdtm_norst"), keep_img=opt("keep_img"), identity=opt("zdtm_identity"),
-        install_criu=not opt("zdtm_no_install"))
+        install_criu=not opt("zdtm_no_install"), criu_timeout=opt("zdtm_criu_timeout"))
     if opt("zdtm_dir"):
         settings.state_dir = Path(opt("zdtm_dir")).resolve()
     workerinput = getattr(config, "workerinput", None)
@@ -117,7 +119,7 @@ def pytest_sessionstart(session):
         return
     fatal = config.stash[ENGINE].facts.fatal
     if fatal:
-        pytest.exit(f"zdtm: no checkpoint/restore can run here: {fatal}\n(see `zdtm check`)", returncode=3)
+        raise pytest.UsageError(f"zdtm: no checkpoint/restore can run here: {fatal} (see `zdtm check`)")
 
 
 def pytest_collect_directory(path, parent):

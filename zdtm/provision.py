@@ -156,11 +156,9 @@ def _is_executable_file(p: Path) -> bool:
 
 
 def default_cache_dir() -> Path:
-    """``$ZDTM_CACHE_DIR`` or ``<repository>/.cache``."""
-    env = os.environ.get("ZDTM_CACHE_DIR")
-    if env:
-        return Path(env).absolute()
-    return Path(__file__).resolve().parent.parent / ".cache"
+    """The harness's cache dir (see zdtm.config: reachable by the workload uid)."""
+    from .config import default_cache_dir as configured
+    return configured()
 
 
 def _atomic_write(path: Path, data: str, mode: int = 0o644) -> None:

@@ -73,7 +73,7 @@ class Suite:
         for entry in data.get("roots") or []:
             if not isinstance(entry, dict) or "path" not in entry:
                 raise SuiteError(f"{file}: each root needs a 'path' (got {entry!r})")
-            path = (file.parent.parent / entry["path"]).resolve()
+            path = (file.parent / entry["path"]).resolve()
             roots.append(TestRoot(entry.get("name") or path.name, path))
         exclude = {}
         for entry in data.get("exclude") or []:

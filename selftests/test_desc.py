@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+
+from zdtm.desc import FLAVORS, Desc, DescError, load_desc, parse_desc
+
+P = Path("t.desc")
+
+
+def test_python_literal_with_tabs():
+    d = parse_desc(P, "{'flavor':\t'h ns',\t'flags': 'suid excl',\n\t'opts': '--file-locks'}\n")
+    assert d.flavors == ("h", "ns")
+    assert d.flags == {"suid", "excl"}
+    assert d.opts == ("--file-locks",)
+
+
+def test_yaml_flow_and_block_forms():
+    assert parse_desc(P, "{flavor: uns, feature: mnt_id timens}").features == ("mnt_id", "timens")
+    assert parse_desc(P, "flavor: h\ntimeout: 5\n").timeout == 5.0
+
+
+def test_empty_and_missing_mean_defaults(tmp_path):
+    assert parse_desc(P, "  \n").flavors == FLAVORS
+    assert load_desc(tmp_path / "none.desc") == Desc()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{'flavour': 'h'}", "t.desc:1: unknown key 'flavour'"),
+    ("{'flavor': 'h',\n 'flags': 'suid noauto bogus'}", "t.desc:2: unknown flag 'bogus'"),
+    ("{'flavor': 'h vm'}", "t.desc:1: unknown flavor 'vm'"),
+    ("{'flavor': 'h',\n\n 'opts': '--a',", "t.desc"),
+    ("{'timeout': 'soon'}", "'timeout' must be a number"),
+    ("{'timeout': -1}", "'timeout' must be positive"),
+    ("{'flags': 3}", "'flags' must be a string"),
+    ("[1, 2]", "expected a mapping"),
+    ("{'flags': 'crfail', 'crfail_match': '('}", "not a valid regex"),
+    ("{'crfail_match': 'x'}", "without the 'crfail' flag"),
+    ("{'opts': '--a \"b'}", "'opts'"),
+])
+def test_errors_name_file_line_problem(text, message):
+    with pytest.raises(DescError) as e:
+        parse_desc(P, text)
+    assert message in str(e.value)
+
+
+def test_syntax_error_has_line():
+    with pytest.raises(DescError) as e:
+        parse_desc(P, "{'flavor': 'h',\n 'flags': 'suid'\n 'opts': '--x'}")
+    assert str(e.value).startswith("t.desc:") and "syntax error" in str(e.value)
+
+
+def test_args_and_arch():
+    d = parse_desc(P, "{'args': '--filename --mode=3', 'arch': 'x86_64 aarch64'}")
+    assert d.args == ("--filename", "--mode=3")
+    assert d.arch_mismatch("x86_64") is None
+    assert "is for x86_64 aarch64" in d.arch_mismatch("s390x")
+
+
+def test_every_suite_desc_is_valid():
+    from zdtm.suite import Suite
+    for w in Suite.load().workloads:
+        w.load_desc()

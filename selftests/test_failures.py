@@ -1,0 +1,119 @@
+"""Each kind of bad input or broken part gives one clear error naming the
+test and phase, and leaves nothing behind (the mini_suite fixture checks)."""
+import json
+import os
+import stat
+
+import pytest
+
+from conftest import run_zdtm
+
+
+def result_of(suite, name="static/t", flavor="h"):
+    art = suite.latest() / name / flavor
+    return json.loads((art / "result.json").read_text()), art
+
+
+def test_malformed_desc(mini_suite):
+    mini_suite.add("t", copy_from="trivial.c", desc="{'flavor': 'h', 'flags': 'suid'\n")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1, res.stdout
+    assert "phase 'desc'" in res.stdout
+    assert "t.desc" in res.stdout and "syntax error" in res.stdout
+
+
+def test_unknown_flag_names_file_and_line(mini_suite):
+    mini_suite.add("t", copy_from="trivial.c", desc="{'flavor': 'h',\n 'flags': 'suid bogus'}\n")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1
+    assert "t.desc:2: unknown flag 'bogus'" in res.stdout
+
+
+def test_never_ready_is_bounded_and_killed(mini_suite):
+    mini_suite.add("t", copy_from="never_ready.c", desc="{'timeout': 2}")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1, res.stdout
+    assert "phase 'start': workload did not become ready within 2s" in res.stdout
+    assert "setting up forever" in res.stdout     # the workload's own output is shown
+
+
+def test_check_failing_after_restore(mini_suite):
+    mini_suite.add("t", copy_from="fails_check.c")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1, res.stdout
+    assert "phase 'verify'" in res.stdout
+    assert "counter is 41 after restore, expected 42" in res.stdout
+    result, art = result_of(mini_suite)
+    assert result["phase"] == "verify"
+    # it did go through a real C/R before failing
+    assert "Dumping finished successfully" in (art / "dump-1.log").read_text()
+    assert "Restore finished successfully" in (art / "restore-1.log").read_text()
+    assert (art / "img" / "1").is_dir(), "images are kept for a failed test"
+
+
+def test_missing_criu(mini_suite):
+    mini_suite.add("t", copy_from="trivial.c")
+    res = mini_suite.run("-t", "static/t", "--criu-bin", "/nonexistent/criu")
+    assert res.returncode not in (0, 1), res.stdout
+    assert "/nonexistent/criu" in res.stdout
+    assert "no checkpoint/restore can run here" in res.stdout
+
+
+def test_build_error_shows_compiler_output(mini_suite):
+    mini_suite.add("t", copy_from="broken_build.c")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1
+    assert "phase 'build'" in res.stdout
+    assert "this_is_not_c" in res.stdout
+
+
+def test_workload_skip_becomes_pytest_skip(mini_suite):
+    mini_suite.add("t", copy_from="skips.py")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 0, res.stdout
+    assert "1 skipped" in res.stdout
+    assert "needs a device this machine lacks" in res.stdout
+
+
+def _fake_criu(suite, real_criu, action, behaviour):
+    """A criu wrapper that misbehaves for one action, real otherwise."""
+    suite.state.mkdir(parents=True, exist_ok=True)
+    os.chmod(suite.state, 0o755)
+    fake = suite.state / "fake-criu"
+    fake.write_text(f"""#!/bin/sh
+if [ "$1" = "{action}" ]; then
+    {behaviour}
+fi
+exec {real_criu} "$@"
+""")
+    fake.chmod(0o755)
+    return fake
+
+
+@pytest.fixture(scope="module")
+def real_criu():
+    res = run_zdtm("provision", check=0)
+    return res.stdout.strip().splitlines()[-1]
+
+
+def test_criu_crash_reported_with_signal(mini_suite, real_criu):
+    mini_suite.add("t", copy_from="trivial.c")
+    fake = _fake_criu(mini_suite, real_criu, "restore", "kill -SEGV $$")
+    res = mini_suite.run("-t", "static/t", "--criu-bin", fake)
+    assert res.returncode == 1, res.stdout
+    assert "phase 'restore': criu restore was killed by SIGSEGV" in res.stdout
+
+
+def test_criu_hang_is_bounded(mini_suite, real_criu):
+    mini_suite.add("t", copy_from="trivial.c")
+    fake = _fake_criu(mini_suite, real_criu, "dump", "exec sleep 600")
+    res = mini_suite.run("-t", "static/t", "--criu-bin", fake, "--", "--zdtm-criu-timeout=3")
+    assert res.returncode == 1, res.stdout
+    assert "phase 'dump': criu dump timed out after 3s and was killed" in res.stdout
+
+
+def test_crfail_dump_that_succeeds_is_a_failure(mini_suite):
+    mini_suite.add("t", copy_from="trivial.c", desc="{'flags': 'crfail'}")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1
+    assert "criu dumped a test marked crfail" in res.stdout

@@ -1,0 +1,5 @@
+#include "zdtmtst.h"
+int main(int argc, char **argv)
+{
+	this_is_not_c;
+}
