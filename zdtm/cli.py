@@ -170,7 +170,6 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="measure the harness's overhead per test")
     _common(b)
     b.add_argument("--runs", type=int, default=15, help="runs of the trivial workload")
-    b.add_argument("--test", default="static/env00", help="the trivial workload")
     b.add_argument("--no-suite", action="store_true", help="skip the -n 1 vs -n 2 suite timing")
     b.set_defaults(func=cmd_bench)
 
