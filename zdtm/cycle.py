@@ -242,8 +242,10 @@ class TestRun:
             raise PhaseFailure("start", f"workload did not become ready within {timeout:g}s "
                                         f"(its launcher, pid {launcher.pid}, never exited)") from None
         finally:
-            if launcher.returncode is not None:
-                self.engine.reaper.owned.discard(launcher.pid)
+            if launcher.returncode is None:     # interrupted (Ctrl-C): don't leave it to Popen
+                kill_trees([launcher.pid])
+                launcher.wait()
+            self.engine.reaper.owned.discard(launcher.pid)
         if rc != 0:
             lines = self._output_lines()
             last = lines[-1] if lines else ""

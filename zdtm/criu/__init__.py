@@ -127,6 +127,10 @@ class CriuDriver(ABC):
             run.timed_out = True
             proc.kill()
             run.output, _ = proc.communicate()
+        except BaseException:       # interrupted: never leave criu running
+            proc.kill()
+            proc.wait()
+            raise
         finally:
             self.reaper.owned.discard(proc.pid)
         run.returncode = proc.returncode
