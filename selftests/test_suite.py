@@ -133,3 +133,18 @@ def test_list_info():
     res = run_zdtm("list", "--info", check=0)
     assert "static/env00" in res.stdout
     assert re.search(r"\d+ workloads:", res.stdout)
+
+
+def test_iterations_and_norst(reachable_dir):
+    state = reachable_dir / "state"
+    res = run_zdtm("run", "-t", "static/pipe00", "-t", "static/py_pipe", "--iters", "3", "--zdtm-dir", state)
+    assert res.returncode == 0 and "2 passed" in res.stdout, res.stdout
+    art = (state / "runs" / "latest").resolve() / "static" / "pipe00" / "h"
+    for n in (1, 2, 3):
+        assert "Restore finished successfully" in (art / f"restore-{n}.log").read_text()
+    res = run_zdtm("run", "-t", "static/pipe00", "--norst", "--iters", "2", "--zdtm-dir", state)
+    assert res.returncode == 0, res.stdout
+    art = (state / "runs" / "latest").resolve() / "static" / "pipe00" / "h"
+    commands = (art / "criu-commands.txt").read_text().splitlines()
+    assert len(commands) == 2 and all("--leave-running" in c for c in commands)
+    assert not list(art.glob("restore-*.log"))

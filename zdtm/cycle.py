@@ -299,7 +299,8 @@ class TestRun:
                 for fd in fds:
                     os.close(fd)
             restored_pidfile = self.art / f"restore-{n}.pid"
-            run = self.driver.restore(self._criu_call("restore", desc, images, n), restored_pidfile)
+            run = self.driver.restore(self._criu_call("restore", desc, images, n), restored_pidfile,
+                                      last=n == self.settings.iters)
             self._record(run, "restore")
             if not run.ok:
                 raise PhaseFailure("restore", run.status(), criu=run)

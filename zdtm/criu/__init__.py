@@ -96,7 +96,8 @@ class CriuDriver(ABC):
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun: ...
 
     @abstractmethod
-    def restore(self, call: CriuCall, pidfile: Path) -> CriuRun: ...
+    def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
+        """last: no dump of the restored tree follows (drivers may care)."""
 
     # helpers for subclasses
     def _dump_argv(self, pid: int, call: CriuCall, leave_running: bool) -> list:

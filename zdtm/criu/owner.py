@@ -2,9 +2,14 @@
 
 Where root lacks CAP_SYS_RESOURCE in the initial user namespace, criu as root
 cannot dump a task of another uid ("Can't get rlimit"). criu run as that uid
-with --unprivileged and the two capabilities it needs (CAP_CHECKPOINT_RESTORE,
-CAP_SYS_PTRACE, raised as ambient so they survive exec) can; restoring as root
-then recreates the tasks with their original credentials.
+with --unprivileged and the capabilities it needs (raised as ambient so they
+survive exec) can; restoring as root then recreates the tasks with their
+original credentials.
+
+A root restore puts the tree into a new time namespace that the owner cannot
+enter, so a restored tree that will be dumped again (--iters > 1) is restored
+as the owner too (--unprivileged; CAP_SETPCAP because the restorer re-applies
+the dumped bounding set). The last restore of a test is always done as root.
 """
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from pathlib import Path
 from ..config import WORKLOAD_GID, WORKLOAD_GROUPS, WORKLOAD_UID
 from . import CriuCall, CriuDriver, CriuRun
 
-CAPS = "+checkpoint_restore,+sys_ptrace"
+DUMP_CAPS = "+checkpoint_restore,+sys_ptrace"
+RESTORE_CAPS = "+checkpoint_restore,+sys_ptrace,+setpcap"
 
 
 class OwnerDumpDriver(CriuDriver):
@@ -26,14 +32,18 @@ class OwnerDumpDriver(CriuDriver):
         path.mkdir(parents=True, exist_ok=True)
         os.chown(path, WORKLOAD_UID, WORKLOAD_GID)
 
-    def _as_owner(self) -> list:
+    @staticmethod
+    def _as_owner(caps: str) -> list:
         return ["setpriv", f"--reuid={WORKLOAD_UID}", f"--regid={WORKLOAD_GID}",
                 "--groups=" + ",".join(map(str, WORKLOAD_GROUPS)),
-                f"--inh-caps={CAPS}", f"--ambient-caps={CAPS}"]
+                f"--inh-caps={caps}", f"--ambient-caps={caps}"]
 
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
-        argv = self._as_owner() + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
+        argv = self._as_owner(DUMP_CAPS) + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
         return self._run("dump", argv, call.log)
 
-    def restore(self, call: CriuCall, pidfile: Path) -> CriuRun:
-        return self._run("restore", self._restore_argv(call, pidfile), call.log)
+    def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
+        argv = self._restore_argv(call, pidfile)
+        if not last:
+            argv = self._as_owner(RESTORE_CAPS) + argv + ["--unprivileged"]
+        return self._run("restore", argv, call.log)

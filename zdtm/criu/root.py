@@ -14,5 +14,5 @@ class RootDriver(CriuDriver):
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
         return self._run("dump", self._dump_argv(pid, call, leave_running), call.log)
 
-    def restore(self, call: CriuCall, pidfile: Path) -> CriuRun:
+    def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
         return self._run("restore", self._restore_argv(call, pidfile), call.log)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -48,7 +49,7 @@ static char *abs_pidfile;
 static char *abs_outfile;
 static char *abs_outfile_inprogress;
 
-/* write end of the readiness pipe, in the test process until test_daemon() */
+/* the test's end of the readiness socketpair, until test_daemon() */
 static int ready_fd = -1;
 
 static volatile sig_atomic_t sigterm_received;
@@ -84,20 +85,39 @@ static void usage(FILE *f, const char *prog)
 			o->mandatory ? " (mandatory)" : "", o->doc ? o->doc : "");
 }
 
+static void finish_outfile(void);
+
 static void __attribute__((noreturn)) init_error(const char *prog, int show_usage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+static int stdio_redirected;
+
 static void init_error(const char *prog, int show_usage, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+
+	if (stdio_redirected) {
+		pr_err("%s", msg);
+		finish_outfile();
+		exit(1);
+	}
+	fprintf(stderr, "%s: %s\n", prog, msg);
 	if (show_usage)
 		usage(stderr, prog);
+	/* the harness looks into the outfile: say it there too */
+	if (opt_outfile && *opt_outfile) {
+		FILE *f = fopen(opt_outfile, "a");
+
+		if (f) {
+			fprintf(f, "ERR: %s: %s\n", prog, msg);
+			fclose(f);
+		}
+	}
 	exit(1);
 }
 
@@ -285,6 +305,7 @@ static void redirect_stdio(const char *prog)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	stdio_redirected = 1;
 }
 
 /* Move <outfile>.inprogress to <outfile> (if it is still there). */
@@ -352,7 +373,7 @@ static void __attribute__((noreturn)) launcher(pid_t child, int rfd)
 		pr_err("killing the test process %d: no pidfile", (int)child);
 		kill(child, SIGKILL);
 	} else if (r < 0) {
-		pr_perror("reading the readiness pipe");
+		pr_perror("reading the readiness socket");
 	}
 
 	while (waitpid(child, &status, 0) < 0) {
@@ -392,7 +413,7 @@ static void sigterm_handler(int sig)
 	errno = saved;
 }
 
-/* forked helpers must not keep (or use) the readiness pipe */
+/* forked helpers must not keep (or use) the readiness socket */
 static void atfork_child(void)
 {
 	if (ready_fd >= 0 && getpid() != zdtm_test_pid) {
@@ -417,8 +438,9 @@ void test_init(int argc, char **argv)
 	switch_identity(prog);
 	redirect_stdio(prog);
 
-	if (pipe2(p, O_CLOEXEC)) {
-		pr_perror("pipe");
+	/* a socketpair, not a pipe: the launcher's exit tells the test that the pidfile is there */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p)) {
+		pr_perror("socketpair");
 		finish_outfile();
 		exit(1);
 	}
@@ -463,11 +485,17 @@ void test_init(int argc, char **argv)
 void test_daemon(void)
 {
 	char c = READY_BYTE;
+	ssize_t r;
 
 	if (getpid() != zdtm_test_pid || ready_fd < 0)
 		return;
 	if (write_all(ready_fd, &c, 1) != 1)
 		pr_perror("can't signal readiness");
+	else
+		/* wait until the launcher has written the pidfile and exited (EOF) */
+		do
+			r = read(ready_fd, &c, 1);
+		while (r > 0 || (r < 0 && errno == EINTR));
 	close(ready_fd);
 	ready_fd = -1;
 }
