@@ -283,14 +283,26 @@ static void switch_identity(const char *prog)
 		init_error(prog, 0, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 }
 
+/* move fd above 2, so that dup2() onto 0..2 can't clobber it */
+static int fd_above_stdio(int fd)
+{
+	int nfd;
+
+	if (fd < 0 || fd > STDERR_FILENO)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+	close(fd);
+	return nfd;
+}
+
 static void redirect_stdio(const char *prog)
 {
 	int fd, nul;
 
-	fd = open(abs_outfile_inprogress, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0644);
+	fd = fd_above_stdio(open(abs_outfile_inprogress, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0644));
 	if (fd < 0)
 		init_error(prog, 0, "can't open %s: %s", abs_outfile_inprogress, strerror(errno));
-	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	nul = fd_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
 	if (nul < 0)
 		init_error(prog, 0, "can't open /dev/null: %s", strerror(errno));
 
@@ -298,10 +310,8 @@ static void redirect_stdio(const char *prog)
 	fflush(stderr);
 	if (dup2(nul, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
 		init_error(prog, 0, "dup2: %s", strerror(errno));
-	if (nul > STDERR_FILENO)
-		close(nul);
-	if (fd > STDERR_FILENO)
-		close(fd);
+	close(nul);
+	close(fd);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	setvbuf(stderr, NULL, _IOLBF, 0);
@@ -340,7 +350,7 @@ static int write_pidfile(pid_t pid)
 		return -1;
 	}
 	len = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
-	if (fchmod(fd, 0666) || write_all(fd, buf, len) != len || fsync(fd) || close(fd)) {
+	if (fchmod(fd, 0666) || write_all(fd, buf, len) != len || close(fd)) {
 		pr_perror("can't write %s", tmpl);
 		unlink(tmpl);
 		free(tmpl);
