@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from conftest import run_zdtm
+from conftest import WORKLOADS, run_zdtm
 
 
 def result_of(suite, name="static/t", flavor="h"):
@@ -117,3 +117,22 @@ def test_crfail_dump_that_succeeds_is_a_failure(mini_suite):
     res = mini_suite.run("-t", "static/t")
     assert res.returncode == 1
     assert "criu dumped a test marked crfail" in res.stdout
+
+
+def test_crlib_plugin_is_built_and_loaded(mini_suite):
+    mini_suite.add("with_plugin", copy_from="trivial.c", desc="{'flags': 'crlib'}")
+    (mini_suite.tests / "plugins").mkdir()
+    (mini_suite.tests / "plugins" / "with_plugin.c").write_text(
+        (WORKLOADS / "plugins" / "with_plugin.c").read_text())
+    res = mini_suite.run("-t", "static/with_plugin", "--keep-img", "always")
+    assert res.returncode == 0, res.stdout
+    result, art = result_of(mini_suite, "static/with_plugin")
+    assert all("--libdir" in c for c in result["criu_commands"])
+    assert "zdtm_selftest" in (art / "dump-1.log").read_text()
+
+
+def test_crlib_without_plugin_source(mini_suite):
+    mini_suite.add("t", copy_from="trivial.c", desc="{'flags': 'crlib'}")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1
+    assert "phase 'build'" in res.stdout and "no plugin source" in res.stdout

@@ -146,6 +146,24 @@ class Builder:
         out = self._build_once(key, make)
         return Executable((str(out / stem),))
 
+    def plugin(self, workload: Workload, include_dir) -> Path:
+        """Build the criu plugin of a `crlib` test: <root>/plugins/NAME.c
+        becomes NAME.so alone in a directory given to criu as --libdir."""
+        src = workload.root.path / "plugins" / workload.source.name
+        if workload.kind != "c" or not src.is_file():
+            raise BuildError(f"{workload.name}: flag 'crlib' but no plugin source {src}")
+        if include_dir is None:
+            raise BuildError(f"{workload.name}: flag 'crlib' but criu-plugin.h was not found "
+                             f"(the provisioned criu carries it; or install libcriu-dev)")
+        stem = workload.source.stem
+        key = f"{stem}-plugin-" + _digest(src.read_bytes(), include_dir)
+
+        def make(tmp: Path):
+            _run([CC, *CFLAGS, "-fPIC", "-shared", "-I", str(include_dir), "-I", str(C_LIB_DIR),
+                  str(src), "-o", str(tmp / f"{stem}.so")], tmp, f"compiling the criu plugin {src}")
+
+        return self._build_once(key, make)
+
     def _stage_py(self, workload: Workload) -> Executable:
         libs = sorted(PY_LIB_DIR.glob("*.py"))
         src = workload.source.read_bytes()

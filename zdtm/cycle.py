@@ -24,6 +24,7 @@ from .config import (DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, WORKLOAD_GID, 
 from .criu import CriuCall, CriuRun
 from .desc import Desc, DescError
 from .flavors import Flavor, FlavorUnavailable, get_flavor
+from .provision import plugin_include_dir
 from .procs import children, descendants, kill_trees, pidfd, proc_state, reap, wait_gone, wait_pidfds
 from .suite import Workload
 
@@ -103,6 +104,7 @@ class TestRun:
         self.flavor: Optional[Flavor] = None
         self.children_before = set(children(os.getpid()))
         self.criu_runs: list = []
+        self.extra_criu_opts: list = []
 
     # ---- entry -------------------------------------------------------------
     def run(self) -> TestResult:
@@ -178,6 +180,12 @@ class TestRun:
             exe = self.engine.builder.build(self.workload, desc)
         except BuildError as e:
             raise PhaseFailure("build", str(e).splitlines()[0], details=e.output or str(e)) from None
+        if "crlib" in desc.flags:
+            try:
+                libdir = self.engine.builder.plugin(self.workload, plugin_include_dir(self.engine.criu_bin))
+            except BuildError as e:
+                raise PhaseFailure("build", str(e).splitlines()[0], details=e.output or str(e)) from None
+            self.extra_criu_opts = ["--libdir", str(libdir)]
         self.result.timings["build"] = round(time.monotonic() - t, 4)
         return exe
 
@@ -266,7 +274,7 @@ class TestRun:
 
     def _criu_call(self, action: str, desc: Desc, images: Path, n: int) -> CriuCall:
         extra = desc.dopts if action == "dump" else desc.ropts
-        opts = list(desc.opts) + list(extra) + self.flavor.criu_opts(action)
+        opts = list(desc.opts) + list(extra) + self.flavor.criu_opts(action) + self.extra_criu_opts
         return CriuCall(images, self.art / f"{action}-{n}.log", opts)
 
     def _record(self, run: CriuRun, key: str) -> None:

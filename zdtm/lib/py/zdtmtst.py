@@ -8,10 +8,8 @@ A workload (tests/static/NAME.py) looks like::
     ... set up the state ...
     t.daemon()                          # "ready to be checkpointed"
     t.waitsig()                         # until SIGTERM
-    if state_is_bad:
-        t.fail("what is wrong")
-    else:
-        t.passed()
+    t.check(state_is_good, "what is wrong")   # FAIL: file:line: ... unless
+    t.finish()                          # PASS unless something failed
 
 What the library does (see docs/zdtm-protocol.md):
 
@@ -31,7 +29,14 @@ What the library does (see docs/zdtm-protocol.md):
   of the outfile: ``PASS`` -> pass, ``SKIP: ...`` -> skip, anything else ->
   fail.  An uncaught exception (in the main thread or any other) ends up as its
   traceback followed by a ``FAIL`` line; a body that returns without a verdict
-  gets a ``FAIL: ... no verdict`` line.
+  gets a ``FAIL: ... no verdict`` line; ``passed()`` after a FAIL/ERR is
+  turned into a FAIL.
+* Processes forked by the test ("helpers") inherit the blocked SIGTERM; the
+  readiness pipe is closed in them automatically (os.register_at_fork); they
+  should end with os._exit() (atexit handlers only act in the test process).
+* Skip before readiness: the outfile ends with ``SKIP: reason`` and the
+  launched process exits 1 with no pidfile (a start failure whose outfile says
+  why); after readiness the test just exits 0 with ``SKIP:`` last.
 
 Only the standard library is used; Python 3.9+.
 """
@@ -43,7 +48,6 @@ import inspect
 import os
 import random
 import signal
-import struct
 import sys
 import threading
 import time
@@ -56,7 +60,7 @@ __all__ = [
     'check', 'failed', 'finish',
     'datagen', 'datagen_into', 'datachk', 'TaskWaiter', 'mmap_anon', 'prctl',
     'set_thread_name', 'get_thread_name', 'proc_status', 'sigset_from_hex',
-    'OPTS',
+    'mmap_page_size', 'OPTS',
 ]
 
 PR_SET_NAME = 15
@@ -566,7 +570,21 @@ def init(options=None):
         sys.exit(1)
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    # Helpers forked before daemon() must not keep the readiness pipe open:
+    # it would outlive readiness in them, and if the test died first the
+    # launcher would wait for an EOF that never comes.
+    os.register_at_fork(after_in_child=_close_ready_fd_in_helper)
     return opts
+
+
+def _close_ready_fd_in_helper():
+    global _ready_fd
+    if _ready_fd is not None and os.getpid() != _test_pid:
+        try:
+            os.close(_ready_fd)
+        except OSError:
+            pass
+        _ready_fd = None
 
 
 def daemon():
@@ -642,40 +660,64 @@ def mmap_anon(size, shared=False, prot=None):
     return mmap.mmap(-1, size, flags=flags, prot=prot)
 
 
-class TaskWaiter:
-    """Synchronisation between forked helpers (upstream: a futex "task waiter").
+_SYS_FUTEX = {'x86_64': 202, 'i386': 240, 'i686': 240, 'aarch64': 98,
+              'riscv64': 98, 'ppc64le': 221, 'ppc64': 221, 's390x': 238,
+              'loongarch64': 98, 'armv7l': 240, 'armv8l': 240}
+_FUTEX_WAIT, _FUTEX_WAKE = 0, 1
 
-    Pipe based: ``complete(v)`` publishes the value v, ``wait4(v)`` blocks
-    until a value >= v was published (values must grow).  Create it before
-    fork(); both sides keep both ends unless they close() the one they do not
-    use.  Holds two fds; they are dumped/restored with the task like any pipe.
+
+class TaskWaiter:
+    """Synchronisation between forked helpers (upstream's futex "task waiter").
+
+    Create it before fork().  ``complete(v)`` publishes the value v (values
+    grow), ``wait4(v)`` blocks until a value >= v was published.  Both sides
+    may wait and complete in turn.  A 4-byte counter in a MAP_SHARED anonymous
+    page plus futex(2) (not FUTEX_PRIVATE: the page is shared between
+    processes); no fd is used.  Waiting in futex(2) is restarted by the kernel
+    after a C/R.
     """
 
-    _fmt = '=q'
-
     def __init__(self):
-        self.rfd, self.wfd = os.pipe()
-        self.value = None
+        import platform
+        self._map = mmap_anon(mmap_page_size(), shared=True)
+        self._val = memoryview(self._map).cast('i')
+        self._val[0] = 0
+        self._cval = ctypes.c_int.from_buffer(self._map)
+        self._addr = ctypes.addressof(self._cval)
+        self._nr = _SYS_FUTEX.get(platform.machine())
+
+    def _futex(self, op, val):
+        if self._nr is None:
+            time.sleep(0.001)       # unknown arch: degrade to a slow poll
+            return
+        libc = _get_libc()
+        libc.syscall.restype = ctypes.c_long
+        r = libc.syscall(ctypes.c_long(self._nr), ctypes.c_void_p(self._addr),
+                         ctypes.c_int(op), ctypes.c_int(val), None, None, ctypes.c_int(0))
+        if r == -1:
+            e = ctypes.get_errno()
+            if e not in (_errno.EAGAIN, _errno.EINTR):
+                raise OSError(e, 'futex: ' + os.strerror(e))
 
     def complete(self, value):
-        os.write(self.wfd, struct.pack(self._fmt, value))
+        self._val[0] = value
+        self._futex(_FUTEX_WAKE, 0x7fffffff)
 
     def wait4(self, value):
-        n = struct.calcsize(self._fmt)
-        while self.value is None or self.value < value:
-            buf = b''
-            while len(buf) < n:
-                chunk = os.read(self.rfd, n - len(buf))
-                if not chunk:
-                    raise EOFError('TaskWaiter: peer closed before value %d' % value)
-                buf += chunk
-            self.value = struct.unpack(self._fmt, buf)[0]
-        return self.value
+        while True:
+            cur = self._val[0]
+            if cur >= value:
+                return cur
+            self._futex(_FUTEX_WAIT, cur)
+
+    @property
+    def value(self):
+        return self._val[0]
 
     def close(self):
-        for fd in (self.rfd, self.wfd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.rfd = self.wfd = -1
+        pass
+
+
+def mmap_page_size():
+    import mmap
+    return mmap.PAGESIZE

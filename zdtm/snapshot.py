@@ -1,0 +1,741 @@
+"""Verification from outside the workload: what /proc shows of a task tree.
+
+`snapshot_tree(pid)` records, for every task of the tree rooted at pid, the
+state a checkpoint/restore must preserve as far as /proc shows it;
+`diff(before, after)` compares two snapshots and returns short readable lines
+(empty list: the same). The harness takes one snapshot before the dump and one
+after the restore; a workload's own verdict checks the inside, this checks the
+outside.
+
+    before = snapshot_tree(pid)
+    ... criu dump / criu restore ...
+    lines = diff(before, snapshot_tree(pid), ignore=desc.get("snapshot_ignore", ()))
+
+Tasks are matched by their position in the tree, not by pid: the root is
+`0`, its children (ordered by pid) `0.0`, `0.1`, their children `0.1.0`, …
+Lines name the task as `pid 1234 (pipe00) [0.1]: <item> <before> -> <after>`.
+
+Ignore vocabulary
+-----------------
+Every difference has a dotted item name; an `ignore` entry drops the
+differences whose name is that entry or starts with it followed by a dot
+(`fd` drops `fd.5.pos`; `fd.5` drops everything about fd 5; `fd.5.pos` only
+its offset). Entries with `*`/`?` are shell patterns matched against the
+whole name (`fd.*.pos`).
+
+    tree            shape and identity of the tree:
+      tree.task       a task missing after restore / a new task
+      tree.pid        the pid as the workload sees it (innermost pid ns)
+      tree.comm       process name
+      tree.threads    thread count, thread ids, thread names
+      tree.ppid, tree.pgid, tree.sid   relative: a tree position or "outside"
+      tree.stopped    task stopped (state T) or not
+    fd              open files:   fd.N (missing/new), fd.N.target,
+                                  fd.N.flags, fd.N.pos, fd.N.info (kind-specific fdinfo)
+    maps            memory maps:  maps.<name>, name = a path, [heap], [stack],
+                                  [vdso], anon, …
+    mounts          mount table of the task's mount namespace: mounts.<mountpoint>
+    creds           creds.uid, creds.gid, creds.groups, creds.capinh, creds.capprm,
+                    creds.capeff, creds.capbnd, creds.capamb, creds.nonewprivs,
+                    creds.seccomp, creds.umask
+    cwd, root       working and root directory
+    signals         signals.sigblk, signals.sigpnd (per thread), signals.shdpnd,
+                    signals.sigign, signals.sigcgt
+    rlimits         rlimits.nofile, rlimits.stack, … (RLIMIT_* names, lower case)
+    sched           sched.nice, sched.policy, sched.rt_priority
+    error           a category readable on one side only
+
+What is canonicalised, and why, is said where it is done (search "Canon").
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Mapping, Optional, Union
+
+__all__ = ["snapshot_tree", "diff", "TreeSnapshot", "TaskSnap", "ThreadSnap", "Mount"]
+
+PidTranslate = Union[None, Callable[[int], int], Mapping[int, int]]
+
+# Canon: O_LARGEFILE (0100000 on x86/arm64) is forced on by the kernel for
+# every open on 64-bit and set or not depending on how a file was opened
+# (open() vs. /proc/self/fd reopen by criu, pipe(), socket()); it carries no
+# state a program can observe. Everything else in f_flags (access mode,
+# O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME, O_CLOEXEC, O_PATH, …) criu
+# restores and is compared.
+O_LARGEFILE = 0o100000
+FLAGS_IGNORED = O_LARGEFILE
+
+# readlink of pipes, sockets, namespaces, pidfds …: "kind:[inode]"
+_INODE_LINK = re.compile(r"^([A-Za-z_][\w-]*):\[(\d+)\]$")
+# Canon: criu restores a file that was deleted while open from a "ghost"
+# copy it creates as "<path>.cr.<id>.ghost" and unlinks again, so after
+# restore the link reads "/tmp/x.cr.3.ghost (deleted)" for "/tmp/x (deleted)".
+_GHOST = re.compile(r"\.cr\.[0-9a-f]+\.ghost( \(deleted\))$")
+
+# Canon: the kernel's vvar pages (data of the vDSO; [vvar], and on 6.x also
+# [vvar_vclock]) are not dumped: criu maps the restoring kernel's vvar and
+# vdso and may place them differently (it "remaps" them next to each other,
+# or keeps the old vdso as a proxy if the kernel's vdso changed). Nothing a
+# program can observe depends on where vvar is, so vvar is not recorded at
+# all; the vdso is recorded by presence and size only (a task that lost its
+# vdso, or got a different one, is a real difference), not by address.
+_VVAR = frozenset({"[vvar]", "[vvar_vclock]"})
+
+_RLIMIT_NAMES = {
+    "Max cpu time": "cpu", "Max file size": "fsize", "Max data size": "data",
+    "Max stack size": "stack", "Max core file size": "core",
+    "Max resident set": "rss", "Max processes": "nproc",
+    "Max open files": "nofile", "Max locked memory": "memlock",
+    "Max address space": "as", "Max file locks": "locks",
+    "Max pending signals": "sigpending", "Max msgqueue size": "msgqueue",
+    "Max nice priority": "nice", "Max realtime priority": "rtprio",
+    "Max realtime timeout": "rttime",
+}
+_CRED_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+              "NoNewPrivs", "Seccomp", "Umask")
+_PROC_SIG_KEYS = ("ShdPnd", "SigIgn", "SigCgt")     # shared by all threads
+_THREAD_SIG_KEYS = ("SigBlk", "SigPnd")             # per thread
+# kind-specific fdinfo lines worth keeping (ids, inodes, timers' remaining
+# time are not: they change on restore or with time)
+_FDINFO_KEEP = ("eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "settime flags",
+                "it_interval")
+
+
+@dataclass
+class ThreadSnap:
+    tid: int
+    vtid: int
+    comm: str = ""
+    signals: dict = field(default_factory=dict)     # SigBlk/SigPnd -> int
+    error: Optional[str] = None
+
+
+@dataclass
+class Fd:
+    target: str
+    flags: Optional[int] = None
+    pos: Optional[int] = None
+    info: tuple = ()
+
+
+@dataclass
+class Mount:
+    mountpoint: str
+    parent: str         # the parent's mount point ("" if outside the table)
+    root: str
+    options: str
+    propagation: str    # canonical: "shared:1 master:2", "" for private
+    fstype: str
+    source: str
+    superoptions: str
+
+
+@dataclass
+class TaskSnap:
+    pid: int
+    pos: str = ""
+    vpid: int = 0
+    comm: str = ""
+    ppid: int = 0
+    pgid: int = 0
+    sid: int = 0
+    stopped: bool = False
+    # relative to the tree: a position or "outside"
+    rel: dict = field(default_factory=dict)
+    threads: list = field(default_factory=list)
+    fds: dict = field(default_factory=dict)         # fd number -> Fd
+    maps: list = field(default_factory=list)        # (start, end, perms, offset, name)
+    mntns: Optional[str] = None                     # canonical ns key into TreeSnapshot.mounts
+    creds: dict = field(default_factory=dict)
+    signals: dict = field(default_factory=dict)     # process-wide signal masks
+    cwd: str = ""
+    root: str = ""
+    rlimits: dict = field(default_factory=dict)
+    sched: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)      # category -> message
+
+
+@dataclass
+class TreeSnapshot:
+    root_pid: int
+    tasks: list = field(default_factory=list)       # TaskSnap in tree (preorder) order
+    mounts: dict = field(default_factory=dict)      # mntns key -> [Mount] or error str
+    taken: float = 0.0                              # time.time()
+    duration: float = 0.0                           # seconds spent taking it
+
+    def task(self, pos: str) -> Optional[TaskSnap]:
+        for t in self.tasks:
+            if t.pos == pos:
+                return t
+        return None
+
+    def as_dict(self) -> dict:
+        """Plain data (for result.json / artifacts)."""
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- reading
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _err(e: OSError) -> str:
+    import errno as _errno
+    name = _errno.errorcode.get(e.errno or 0, "error")
+    return f"{name}: {e.strerror}" if e.strerror else name
+
+
+def _status(text: str) -> dict:
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(":")
+        out[k] = v.strip()
+    return out
+
+
+def _children(pid: int, tids: list) -> list:
+    out = []
+    for tid in tids:
+        try:
+            out.extend(int(x) for x in _read(f"/proc/{pid}/task/{tid}/children").split())
+        except OSError:
+            pass
+    return out
+
+
+def _innermost(nspid: str, default: int) -> int:
+    parts = nspid.split()
+    return int(parts[-1]) if parts else default
+
+
+def _canon_path(p: str) -> str:
+    return _GHOST.sub(r"\1", p) if p.endswith(" (deleted)") else p
+
+
+def _read_fds(pid: int, t: TaskSnap) -> None:
+    base = f"/proc/{pid}"
+    try:
+        names = os.listdir(base + "/fd")
+    except OSError as e:
+        t.errors["fd"] = _err(e)
+        return
+    for name in sorted(names, key=int):
+        n = int(name)
+        try:
+            target = os.readlink(f"{base}/fd/{name}")
+        except OSError:
+            continue        # closed meanwhile
+        fd = Fd(_canon_path(target))
+        try:
+            info = _read(f"{base}/fdinfo/{name}")
+        except OSError:
+            info = ""
+        extra = []
+        for line in info.splitlines():
+            k, _, v = line.partition(":")
+            v = v.strip()
+            if k == "pos":
+                fd.pos = int(v)
+            elif k == "flags":
+                fd.flags = int(v, 8) & ~FLAGS_IGNORED
+            elif k in _FDINFO_KEEP:
+                extra.append(f"{k}: {' '.join(v.split())}")
+            elif k == "tfd":
+                # epoll: "tfd: 5 events: 19 data: 5  pos:0 ino:.. sdev:.." -> target
+                # fd, events and data; ino/sdev name the file by inode (changes)
+                m = re.match(r"\s*(\d+)\s+events:\s*(\S+)\s+data:\s*(\S+)", v)
+                extra.append(f"tfd {m.group(1)} events {m.group(2)} data {m.group(3)}" if m else line)
+            elif k == "inotify wd":
+                m = re.match(r"(\d+).*?\bmask:(\S+)", v)
+                extra.append(f"inotify wd {m.group(1)} mask {m.group(2)}" if m else line)
+        fd.info = tuple(extra)
+        t.fds[n] = fd
+
+
+def _read_maps(pid: int, t: TaskSnap) -> None:
+    try:
+        text = _read(f"/proc/{pid}/maps")
+    except OSError as e:
+        t.errors["maps"] = _err(e)
+        return
+    out = []
+    for line in text.splitlines():
+        # start-end perms offset dev inode [name]; dev/inode ignored (Canon:
+        # device and inode numbers of backing files may change — tmpfs,
+        # overlay, ghost files — and the name says which file it is)
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        name = parts[5] if len(parts) == 6 else ""
+        if name in _VVAR:
+            continue
+        start, _, end = parts[0].partition("-")
+        s, e = int(start, 16), int(end, 16)
+        off = int(parts[2], 16)
+        name = _canon_path(name)
+        if name == "[vdso]":
+            s, e = 0, e - s          # presence and size only, see _VVAR
+        # Canon: adjacent mappings of the same kind are merged. Whether the
+        # kernel keeps two neighbouring VMAs apart (different anon_vma,
+        # history of mprotect/mremap) or merges them is not observable by
+        # the program and differs after criu maps memory afresh.
+        if out:
+            ps, pe, pp, po, pn = out[-1]
+            if pe == s and pp == parts[1] and pn == name and name != "[vdso]" and \
+                    (not name or name.startswith("[") or po + (pe - ps) == off):
+                out[-1] = (ps, e, pp, po, pn)
+                continue
+        out.append((s, e, parts[1], off, name))
+    t.maps = out
+
+
+def _read_limits(pid: int, t: TaskSnap) -> None:
+    try:
+        text = _read(f"/proc/{pid}/limits")
+    except OSError as e:
+        t.errors["rlimits"] = _err(e)
+        return
+    for line in text.splitlines()[1:]:
+        name = line[:26].strip()
+        vals = line[26:].split()
+        if len(vals) >= 2:
+            t.rlimits[_RLIMIT_NAMES.get(name, name.lower().replace(" ", "_"))] = (vals[0], vals[1])
+
+
+def _parse_mountinfo(text: str) -> list:
+    rows = []
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        f = left.split()
+        r = right.split()
+        if len(f) < 6 or len(r) < 2:
+            continue
+        rows.append((f[0], f[1], f[3], f[4], f[5], f[6:], r[0], r[1], r[2] if len(r) > 2 else ""))
+    by_id = {row[0]: row[3] for row in rows}
+    # Canon: mount ids and peer-group ids are allocated afresh on restore:
+    # ids become structure (parent = the parent's mount point), peer groups
+    # are numbered in first-seen order; major:minor is dropped (anonymous
+    # devices of tmpfs/proc/… are renumbered); "kind:[inode]" in a root
+    # (nsfs bind mounts) loses the inode.
+    groups: dict = {}
+    out = []
+    for mid, parent, root, mp, opts, optional, fstype, source, superopts in rows:
+        prop = []
+        for o in optional:
+            k, _, v = o.partition(":")
+            if v.isdigit():
+                v = str(groups.setdefault(v, len(groups) + 1))
+            prop.append(f"{k}:{v}" if v else k)
+        m = _INODE_LINK.match(root)
+        if m:
+            root = m.group(1)
+        out.append(Mount(mp, by_id.get(parent, ""), root, opts, " ".join(prop), fstype, source,
+                         superopts))
+    return out
+
+
+def _translator(pid_translate: PidTranslate) -> Optional[Callable[[int], int]]:
+    if pid_translate is None:
+        return None
+    if callable(pid_translate):
+        return pid_translate
+    return lambda p: pid_translate.get(p, p)
+
+
+def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
+                  host_mounts: bool = False) -> TreeSnapshot:
+    """What /proc shows of root_pid and its descendants.
+
+    pid_translate: a callable or mapping from a pid as this process sees it
+    to the pid the workload sees (its pid namespace); by default the
+    innermost NSpid of /proc/PID/status, which is the same thing.
+    host_mounts: also record the mount table when the task shares our own
+    mount namespace. By default it is not: that table is the host's, criu
+    neither dumps nor restores it, and other tests change it concurrently.
+
+    Never raises for tasks that vanish or files that cannot be read: the
+    error is recorded in TaskSnap.errors instead.
+    """
+    t0 = time.perf_counter()
+    snap = TreeSnapshot(root_pid, taken=time.time())
+    translate = _translator(pid_translate)
+    try:
+        my_mntns = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        my_mntns = None
+
+    # 1. walk the tree, reading each task
+    tasks: dict = {}
+    kids: dict = {}
+    todo = [root_pid]
+    while todo:
+        pid = todo.pop()
+        if pid in tasks:
+            continue
+        t = TaskSnap(pid)
+        tasks[pid] = t
+        base = f"/proc/{pid}"
+        try:
+            stat = _read(base + "/stat")
+            status = _status(_read(base + "/status"))
+            tids = sorted(int(x) for x in os.listdir(base + "/task"))
+        except OSError as e:
+            t.errors["task"] = _err(e)
+            kids[pid] = []
+            continue
+        rest = stat[stat.rindex(")") + 2:].split()
+        t.comm = status.get("Name", "")
+        t.stopped = rest[0] == "T"
+        t.ppid, t.pgid, t.sid = int(rest[1]), int(rest[2]), int(rest[3])
+        t.sched = {"nice": int(rest[16]), "policy": int(rest[38]), "rt_priority": int(rest[37])}
+        t.vpid = translate(pid) if translate else _innermost(status.get("NSpid", ""), pid)
+        t.creds = {k.lower(): " ".join(status.get(k, "").split()) for k in _CRED_KEYS}
+        t.signals = {k: int(status.get(k, "0"), 16) for k in _PROC_SIG_KEYS}
+        for tid in tids:
+            th = ThreadSnap(tid, translate(tid) if translate else tid)
+            try:
+                st = status if tid == pid else _status(_read(f"{base}/task/{tid}/status"))
+            except OSError as e:
+                th.error = _err(e)
+            else:
+                th.comm = st.get("Name", "")
+                if not translate:
+                    th.vtid = _innermost(st.get("NSpid", ""), tid)
+                th.signals = {k: int(st.get(k, "0"), 16) for k in _THREAD_SIG_KEYS}
+            t.threads.append(th)
+        for what in ("cwd", "root"):
+            try:
+                setattr(t, what, os.readlink(f"{base}/{what}"))
+            except OSError as e:
+                t.errors[what] = _err(e)
+        _read_fds(pid, t)
+        _read_maps(pid, t)
+        _read_limits(pid, t)
+        try:
+            ns = os.readlink(base + "/ns/mnt")
+        except OSError as e:
+            t.errors["mounts"] = _err(e)
+        else:
+            if ns == my_mntns and not host_mounts:
+                t.mntns = "host"
+            else:
+                if ns not in snap.mounts:
+                    try:
+                        snap.mounts[ns] = _parse_mountinfo(_read(base + "/mountinfo"))
+                    except OSError as e:
+                        snap.mounts[ns] = _err(e)
+                t.mntns = ns
+        kids[pid] = _children(pid, tids)
+        todo.extend(kids[pid])
+
+    # 2. positions: preorder, children ordered by the pid the workload sees
+    order = []
+
+    def place(pid: int, pos: str) -> None:
+        t = tasks[pid]
+        t.pos = pos
+        order.append(t)
+        for i, c in enumerate(sorted(kids.get(pid, []), key=lambda c: (tasks[c].vpid, c))):
+            place(c, f"{pos}.{i}")
+
+    place(root_pid, "0")
+    snap.tasks = order
+    where = {t.pid: t.pos for t in order}
+    for t in order:
+        if "task" not in t.errors:
+            t.rel = {k: where.get(getattr(t, k), "outside") for k in ("ppid", "pgid", "sid")}
+
+    # 3. Canon: inode numbers of pipes, sockets, namespaces … change on
+    # restore; what must survive is which fds share one object. Each
+    # "kind:[inode]" becomes "kind#n", n numbered in first-seen order over the
+    # tree (tasks in position order, fds ascending), so fds 3 and 4 being
+    # the two ends of one pipe reads "pipe#1" / "pipe#1" before and after.
+    # Mount namespaces likewise become "mntns#n" ("host" = ours).
+    ids: dict = {}
+    ns_ids: dict = {}
+    for t in order:
+        for fd in t.fds.values():
+            m = _INODE_LINK.match(fd.target)
+            if m:
+                key = (m.group(1), m.group(2))
+                ids.setdefault(key, sum(1 for k in ids if k[0] == key[0]) + 1)
+                fd.target = f"{key[0]}#{ids[key]}"
+        if t.mntns not in (None, "host"):
+            t.mntns = ns_ids.setdefault(t.mntns, f"mntns#{len(ns_ids) + 1}")
+    snap.mounts = {ns_ids[k]: v for k, v in snap.mounts.items() if k in ns_ids}
+    snap.duration = time.perf_counter() - t0
+    return snap
+
+
+# ---------------------------------------------------------------- comparing
+
+class _Ignore:
+    def __init__(self, entries: Iterable[str]):
+        if isinstance(entries, str):
+            entries = entries.replace(",", " ").split()
+        self.exact = set()
+        self.patterns = []
+        for e in entries:
+            e = e.strip()
+            if not e:
+                continue
+            if any(c in e for c in "*?["):
+                self.patterns.append(e)
+            else:
+                self.exact.add(e)
+
+    def __call__(self, item: str) -> bool:
+        parts = item.split(".")
+        for i in range(1, len(parts) + 1):
+            if ".".join(parts[:i]) in self.exact:
+                return True
+        # names with dots inside (paths, mount points): plain prefix test too
+        for e in self.exact:
+            if item.startswith(e + "."):
+                return True
+        return any(fnmatch.fnmatchcase(item, p) for p in self.patterns)
+
+
+def _hex(v: int) -> str:
+    return hex(v)
+
+
+def _fmt_fd(fd: Fd) -> str:
+    s = fd.target
+    if fd.flags is not None:
+        s += f" flags 0{fd.flags:o}"
+    if fd.pos:
+        s += f" pos {fd.pos}"
+    return s
+
+
+def _fmt_map(m: tuple) -> str:
+    s, e, perms, off, name = m
+    rng = f"[vdso] size {e:#x}" if name == "[vdso]" else f"{s:x}-{e:x}"
+    tail = f" {name}" if name and name != "[vdso]" else (" anon" if not name else "")
+    return f"{rng} {perms}" + (f" off {off:#x}" if off else "") + tail
+
+
+class _Out:
+    """Lines grouped per task and category, each group capped."""
+
+    def __init__(self, ignore: _Ignore, per_category: int, total: int):
+        self.ignore = ignore
+        self.per_category = per_category
+        self.total = total
+        self.lines: list = []
+        self.counts: dict = {}
+        self.dropped = 0
+
+    def add(self, who: str, item: str, text: str) -> None:
+        if self.ignore(item):
+            return
+        group = (who, item.split(".")[0])
+        n = self.counts.get(group, 0)
+        self.counts[group] = n + 1
+        if n < self.per_category:
+            if len(self.lines) < self.total:
+                self.lines.append(f"{who}: {text}")
+            else:
+                self.dropped += 1
+
+    def finish(self) -> list:
+        out = list(self.lines)
+        more = {}
+        for (who, cat), n in self.counts.items():
+            if n > self.per_category:
+                more[(who, cat)] = n - self.per_category
+        # put each "... N more" right after its group's last line
+        for (who, cat), n in more.items():
+            idx = max((i for i, l in enumerate(out) if l.startswith(who + ": ")), default=len(out) - 1)
+            out.insert(idx + 1, f"{who}: ... {n} more {cat} difference{'s' if n > 1 else ''}")
+        if self.dropped:
+            out.append(f"... {self.dropped} more differences")
+        return out
+
+
+def _who(b: Optional[TaskSnap], a: Optional[TaskSnap]) -> str:
+    t = a if a is not None and "task" not in a.errors else b
+    pid = str(t.pid)
+    if b is not None and a is not None and b.pid != a.pid:
+        pid = f"{b.pid}->{a.pid}"
+    return f"pid {pid} ({t.comm or '?'}) [{t.pos}]"
+
+
+def _cmp_dict(out: _Out, who: str, cat: str, b: dict, a: dict, fmt=str) -> None:
+    for k in list(b) + [k for k in a if k not in b]:
+        vb, va = b.get(k), a.get(k)
+        if vb != va:
+            sb = "none" if vb is None else fmt(vb)
+            sa = "none" if va is None else fmt(va)
+            out.add(who, f"{cat}.{k.lower()}", f"{cat} {k} {sb} -> {sa}")
+
+
+def _errors_differ(out: _Out, who: str, cat: str, b: TaskSnap, a: TaskSnap) -> bool:
+    """True if cat is unreadable on either side (reported here, compare no further)."""
+    eb, ea = b.errors.get(cat), a.errors.get(cat)
+    if eb is None and ea is None:
+        return False
+    if eb != ea:
+        out.add(who, cat if ea or eb else "error",
+                f"{cat} unreadable {'before' if eb else 'after'} restore: {eb or ea}")
+    return True
+
+
+def _cmp_fds(out: _Out, who: str, b: dict, a: dict) -> None:
+    for n in sorted(set(b) | set(a)):
+        fb, fa = b.get(n), a.get(n)
+        if fa is None:
+            out.add(who, f"fd.{n}", f"fd {n} {_fmt_fd(fb)} missing after restore")
+        elif fb is None:
+            out.add(who, f"fd.{n}", f"fd {n} {_fmt_fd(fa)} new after restore")
+        else:
+            if fb.target != fa.target:
+                out.add(who, f"fd.{n}.target", f"fd {n} {fb.target} -> {fa.target}")
+            if fb.flags != fa.flags:
+                out.add(who, f"fd.{n}.flags", f"fd {n} flags 0{fb.flags or 0:o} -> 0{fa.flags or 0:o}")
+            if fb.pos != fa.pos:
+                out.add(who, f"fd.{n}.pos", f"fd {n} pos {fb.pos} -> {fa.pos}")
+            if fb.info != fa.info:
+                out.add(who, f"fd.{n}.info",
+                        f"fd {n} {'; '.join(fb.info) or '-'} -> {'; '.join(fa.info) or '-'}")
+
+
+def _map_item(name: str) -> str:
+    return "maps." + (name or "anon")
+
+
+def _cmp_maps(out: _Out, who: str, b: list, a: list) -> None:
+    sb, sa = set(b), set(a)
+    if sb == sa:
+        return
+    by_range_a = {(m[0], m[1]): m for m in a if m not in sb}
+    done = set()
+    for m in b:
+        if m in sa:
+            continue
+        o = by_range_a.get((m[0], m[1]))
+        if o is not None:
+            done.add(o)
+            changes = [f"{what} {x} -> {y}" for what, x, y in
+                       (("perms", m[2], o[2]), ("offset", hex(m[3]), hex(o[3])),
+                        ("file", m[4] or "anon", o[4] or "anon")) if x != y]
+            out.add(who, _map_item(m[4]), f"mapping {_fmt_map(m)}: {', '.join(changes)}")
+        else:
+            out.add(who, _map_item(m[4]), f"mapping {_fmt_map(m)} missing after restore")
+    for m in a:
+        if m not in sb and m not in done:
+            out.add(who, _map_item(m[4]), f"mapping {_fmt_map(m)} new after restore")
+
+
+def _mount_keys(mounts: list) -> dict:
+    seen: dict = {}
+    out = {}
+    for m in mounts:
+        n = seen.get(m.mountpoint, 0)
+        seen[m.mountpoint] = n + 1
+        out[(m.mountpoint, n)] = m
+    return out
+
+
+def _cmp_mounts(out: _Out, who: str, b, a) -> None:
+    if isinstance(b, str) or isinstance(a, str):
+        if b != a:
+            out.add(who, "mounts", f"mountinfo {b if isinstance(b, str) else 'readable'} -> "
+                                   f"{a if isinstance(a, str) else 'readable'}")
+        return
+    kb, ka = _mount_keys(b), _mount_keys(a)
+    for key in list(kb) + [k for k in ka if k not in kb]:
+        mb, ma = kb.get(key), ka.get(key)
+        mp = key[0] + (f" (#{key[1] + 1})" if key[1] else "")
+        item = f"mounts.{key[0]}"
+        if ma is None:
+            out.add(who, item, f"mount {mp} ({mb.fstype} {mb.source}) missing after restore")
+        elif mb is None:
+            out.add(who, item, f"mount {mp} ({ma.fstype} {ma.source}) new after restore")
+        elif mb != ma:
+            for f in ("parent", "root", "options", "propagation", "fstype", "source", "superoptions"):
+                x, y = getattr(mb, f), getattr(ma, f)
+                if x != y:
+                    out.add(who, item, f"mount {mp} {f} {x or '-'} -> {y or '-'}")
+
+
+def diff(before: TreeSnapshot, after: TreeSnapshot, ignore: Iterable[str] = (), *,
+         per_category: int = 8, total: int = 60) -> list:
+    """Differences between two snapshots of one tree, as readable lines
+    (empty: the same). ignore: item names/prefixes, see the module doc.
+    At most per_category lines per task and category, total lines overall."""
+    out = _Out(_Ignore(ignore), per_category, total)
+    ta = {t.pos: t for t in after.tasks}
+    tb = {t.pos: t for t in before.tasks}
+    mounts_done = set()
+    for b in before.tasks:
+        a = ta.get(b.pos)
+        who = _who(b, a)
+        if a is None or ("task" in a.errors and "task" not in b.errors):
+            why = f": {a.errors['task']}" if a is not None else ""
+            out.add(who, "tree.task", f"task missing after restore{why}")
+            continue
+        if _errors_differ(out, who, "task", b, a):
+            continue
+        # tree
+        if b.vpid != a.vpid:
+            out.add(who, "tree.pid", f"pid {b.vpid} -> {a.vpid}")
+        if b.comm != a.comm:
+            out.add(who, "tree.comm", f"comm {b.comm} -> {a.comm}")
+        for k in ("ppid", "pgid", "sid"):
+            if b.rel.get(k) != a.rel.get(k):
+                out.add(who, f"tree.{k}", f"{k} {b.rel.get(k)} -> {a.rel.get(k)}")
+        if b.stopped != a.stopped:
+            out.add(who, "tree.stopped", f"{'stopped' if b.stopped else 'not stopped'} -> "
+                                         f"{'stopped' if a.stopped else 'not stopped'}")
+        if len(b.threads) != len(a.threads):
+            out.add(who, "tree.threads", f"threads {len(b.threads)} -> {len(a.threads)}")
+        for i, (hb, ha) in enumerate(zip(b.threads, a.threads)):
+            tw = f"thread {i} (tid {ha.tid})" if i else "main thread"
+            if hb.vtid - b.vpid != ha.vtid - a.vpid:
+                out.add(who, "tree.threads", f"{tw} tid {hb.vtid} -> {ha.vtid}")
+            if hb.comm != ha.comm:
+                out.add(who, "tree.threads", f"{tw} name {hb.comm} -> {ha.comm}")
+            if (hb.error or ha.error) and hb.error != ha.error:
+                out.add(who, "signals", f"{tw} status {hb.error or 'readable'} -> {ha.error or 'readable'}")
+                continue
+            for k in _THREAD_SIG_KEYS:
+                x, y = hb.signals.get(k), ha.signals.get(k)
+                if x != y:
+                    out.add(who, f"signals.{k.lower()}",
+                            f"{tw} {k} {_hex(x or 0)} -> {_hex(y or 0)}")
+        # per-task categories
+        if not _errors_differ(out, who, "fd", b, a):
+            _cmp_fds(out, who, b.fds, a.fds)
+        if not _errors_differ(out, who, "maps", b, a):
+            _cmp_maps(out, who, b.maps, a.maps)
+        if not _errors_differ(out, who, "mounts", b, a):
+            if b.mntns != a.mntns and "host" in (b.mntns, a.mntns):
+                out.add(who, "mounts", f"mount namespace {b.mntns} -> {a.mntns}")
+            elif b.mntns not in (None, "host") and (b.mntns, a.mntns) not in mounts_done:
+                # each namespace's table is compared once, at its first task
+                mounts_done.add((b.mntns, a.mntns))
+                if b.mntns != a.mntns:
+                    out.add(who, "mounts", f"mount namespace {b.mntns} -> {a.mntns}")
+                _cmp_mounts(out, who, before.mounts.get(b.mntns, []), after.mounts.get(a.mntns, []))
+        _cmp_dict(out, who, "creds", b.creds, a.creds)
+        for k in ("cwd", "root"):
+            if not _errors_differ(out, who, k, b, a) and getattr(b, k) != getattr(a, k):
+                out.add(who, k, f"{k} {getattr(b, k)} -> {getattr(a, k)}")
+        _cmp_dict(out, who, "signals", b.signals, a.signals, _hex)
+        if not _errors_differ(out, who, "rlimits", b, a):
+            _cmp_dict(out, who, "rlimits", b.rlimits, a.rlimits, lambda v: "/".join(v))
+        _cmp_dict(out, who, "sched", b.sched, a.sched)
+    for a in after.tasks:
+        if a.pos not in tb and "task" not in a.errors:
+            out.add(_who(None, a), "tree.task", "task new after restore")
+    return out.finish()
