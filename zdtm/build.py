@@ -146,6 +146,16 @@ class Builder:
         out = self._build_once(key, make)
         return Executable((str(out / stem),))
 
+    def tool(self, source: Path) -> Path:
+        """A helper program of the harness itself (e.g. the ns init)."""
+        key = f"{source.stem}-tool-" + _digest(CC, CFLAGS, source.read_bytes())
+
+        def make(tmp: Path):
+            _run([CC, *CFLAGS, str(source), "-o", str(tmp / source.stem)], tmp, f"compiling {source}")
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self._build_once(key, make) / source.stem
+
     def plugin(self, workload: Workload, include_dir) -> Path:
         """Build the criu plugin of a `crlib` test: <root>/plugins/NAME.c
         becomes NAME.so alone in a directory given to criu as --libdir."""

@@ -100,7 +100,9 @@ class TestRun:
         self.outfile = self.work / f"{stem}.out"
         self.pidfile = self.work / f"{stem}.pid"
         self.roots: list = []          # pids whose trees belong to this test
-        self.pid: Optional[int] = None
+        self.pid: Optional[int] = None       # host pid of the test process
+        self.root_pid: Optional[int] = None  # host pid of the tree criu dumps
+        self.test_ns_pid: Optional[int] = None  # the pid the workload wrote
         self.flavor: Optional[Flavor] = None
         self.children_before = set(children(os.getpid()))
         self.criu_runs: list = []
@@ -165,14 +167,15 @@ class TestRun:
             if not any(shutil.which(alt) for alt in dep.split("|")):
                 raise Skip(f"needs '{dep}', not found on this host")
         try:
-            self.flavor = get_flavor(self.flavor_name)
+            self.flavor = get_flavor(self.flavor_name, eng)
         except FlavorUnavailable as e:
             raise Skip(str(e)) from None
         reason = self.flavor.unavailable(facts)
         if reason:
             raise Skip(f"flavor {self.flavor_name}: {reason}")
-        as_root, driver, text = eng.identity_for("suid" in desc.flags)
-        self.as_root, self.driver, self.result.identity = as_root, eng.driver(driver), text
+        ident = eng.identity_for("suid" in desc.flags, self.flavor_name)
+        self.as_root, self.drop_ids = ident.as_root, ident.drop_ids
+        self.driver, self.result.identity = eng.driver(ident.driver), ident.text
 
     def _build(self, desc: Desc):
         t = time.monotonic()
@@ -204,9 +207,9 @@ class TestRun:
         # Parent dirs: reachable by the workload uid.
         for p in [self.art, *self.art.relative_to(self.engine.run_dir).parents]:
             os.chmod(self.engine.run_dir / p, 0o755)
-        if not self.as_root:
-            for p in (self.art, self.work):
-                os.chown(p, WORKLOAD_UID, WORKLOAD_GID)
+        self.owner = self.flavor.host_ids(0, 0) if self.as_root else self.flavor.host_ids(WORKLOAD_UID, WORKLOAD_GID)
+        for p in (self.art, self.work):
+            os.chown(p, *self.owner)
         self.driver.prepare_dir(self.images)
 
     def _workload_args(self, desc: Desc) -> list:
@@ -227,14 +230,13 @@ class TestRun:
         argv += self._workload_args(desc)
         inprogress = Path(str(self.outfile) + ".inprogress")
         fd = os.open(inprogress, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        if not self.as_root:
-            os.fchown(fd, WORKLOAD_UID, WORKLOAD_GID)
+        os.fchown(fd, *self.owner)
         (self.art / "workload-command.txt").write_text(" ".join(argv) + "\n")
         timeout = self.settings.start_timeout or desc.timeout or DEFAULT_START_TIMEOUT
         t = time.monotonic()
         try:
             try:
-                launcher = self.flavor.launch(argv, env, self.work, fd)
+                launcher = self.flavor.launch(argv, env, self.work, fd, self.art, self.drop_ids)
             except OSError as e:
                 raise PhaseFailure("start", f"cannot execute {argv[0]}: {e.strerror}") from None
         finally:
@@ -263,13 +265,14 @@ class TestRun:
             how = f"exited with {rc}" if rc > 0 else f"was killed by {signal.Signals(-rc).name}"
             raise PhaseFailure("start", f"workload {how} before becoming ready")
         try:
-            self.pid = int(self.pidfile.read_text().strip())
+            self.test_ns_pid = int(self.pidfile.read_text().strip())
+            self.root_pid, self.pid = self.flavor.locate(self.test_ns_pid)
         except (OSError, ValueError) as e:
             raise PhaseFailure("start", f"workload reported ready but its pidfile {self.pidfile} "
                                         f"is unusable: {e}") from None
-        self.roots.append(self.pid)
-        if proc_state(self.pid) is None:
-            raise PhaseFailure("start", f"workload pid {self.pid} from the pidfile does not exist")
+        self.roots += [self.root_pid, self.pid]
+        if self.pid is None or proc_state(self.pid) is None:
+            raise PhaseFailure("start", f"workload pid {self.test_ns_pid} from the pidfile does not exist")
         self.result.timings["start"] = round(time.monotonic() - t, 4)
 
     def _criu_call(self, action: str, desc: Desc, images: Path, n: int) -> CriuCall:
@@ -287,10 +290,10 @@ class TestRun:
         for n in range(1, self.settings.iters + 1):
             images = self.images / str(n)
             self.driver.prepare_dir(images)
-            tree = descendants(self.pid)
+            tree = descendants(self.root_pid)
             fds = [fd for fd in (pidfd(p) for p in tree) if fd is not None]
             try:
-                run = self.driver.dump(self.pid, self._criu_call("dump", desc, images, n),
+                run = self.driver.dump(self.root_pid, self._criu_call("dump", desc, images, n),
                                        leave_running=self.settings.norst or crfail)
                 self._record(run, "dump")
                 if crfail:
@@ -316,9 +319,17 @@ class TestRun:
                 new_pid = int(restored_pidfile.read_text().strip())
             except (OSError, ValueError) as e:
                 raise PhaseFailure("restore", f"criu restore left no usable pidfile: {e}", criu=run) from None
-            if new_pid != self.pid:
-                self.roots.append(new_pid)
-                raise PhaseFailure("restore", f"restored root has pid {new_pid}, dumped was {self.pid}")
+            self.roots.append(new_pid)
+            if self.flavor.same_pids_after_restore:
+                if new_pid != self.root_pid:
+                    raise PhaseFailure("restore", f"restored root has pid {new_pid}, dumped was {self.root_pid}")
+            else:
+                self.root_pid = new_pid
+                self.pid = self.flavor.find_test(new_pid, self.test_ns_pid)
+                if self.pid is None:
+                    raise PhaseFailure("restore", f"test process (pid {self.test_ns_pid} in its namespace) "
+                                                  f"not found in the restored tree of {new_pid}")
+                self.roots.append(self.pid)
 
     def _judge_crfail(self, desc: Desc, run: CriuRun) -> None:
         if run.ok:
@@ -346,6 +357,11 @@ class TestRun:
             if fd is not None:
                 os.close(fd)
         reap(self.pid)
+        if self.root_pid != self.pid:
+            # The flavor's init exits once the test process is gone.
+            left = wait_gone([self.root_pid], timeout, self.engine.reaper)
+            if left:
+                raise PhaseFailure("stop", f"the tree's root (pid {self.root_pid}) did not exit after the test")
         self.result.timings["stop"] = round(time.monotonic() - t, 4)
 
     def _output_lines(self) -> list:

@@ -15,7 +15,6 @@ from .config import DEFAULT_CRIU_TIMEOUT, KEEP_IMG_MODES, Settings
 from .cycle import TestResult, TestRun
 from .desc import FLAVORS, KNOWN_FLAGS
 from .engine import Engine
-from .flavors import IMPLEMENTED
 from .suite import Suite, SuiteError, Workload
 
 ENGINE = pytest.StashKey[Engine]()

@@ -29,11 +29,11 @@ whole name (`fd.*.pos`).
       tree.comm       process name
       tree.threads    thread count, thread ids, thread names
       tree.ppid, tree.pgid, tree.sid   relative: a tree position or "outside"
-      tree.stopped    task stopped (state T) or not
+      tree.state      alive, stopped (T/t) or zombie (Z/X)
     fd              open files:   fd.N (missing/new), fd.N.target,
                                   fd.N.flags, fd.N.pos, fd.N.info (kind-specific fdinfo)
     maps            memory maps:  maps.<name>, name = a path, [heap], [stack],
-                                  [vdso], anon, …
+                                  [vdso], anon (private), [shared-anon], …
     mounts          mount table of the task's mount namespace: mounts.<mountpoint>
     creds           creds.uid, creds.gid, creds.groups, creds.capinh, creds.capprm,
                     creds.capeff, creds.capbnd, creds.capamb, creds.nonewprivs,
@@ -43,7 +43,9 @@ whole name (`fd.*.pos`).
                     signals.sigign, signals.sigcgt
     rlimits         rlimits.nofile, rlimits.stack, … (RLIMIT_* names, lower case)
     sched           sched.nice, sched.policy, sched.rt_priority
-    error           a category readable on one side only
+
+A category that cannot be read on one side (task gone, permission) is
+reported under the category's own name ("fd unreadable after restore: …").
 
 What is canonicalised, and why, is said where it is done (search "Canon").
 """
@@ -56,7 +58,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Union
 
-__all__ = ["snapshot_tree", "diff", "TreeSnapshot", "TaskSnap", "ThreadSnap", "Mount"]
+__all__ = ["snapshot_tree", "diff", "differences", "format_differences", "Difference",
+           "TreeSnapshot", "TaskSnap", "ThreadSnap", "Fd", "Mount"]
 
 PidTranslate = Union[None, Callable[[int], int], Mapping[int, int]]
 
@@ -72,9 +75,16 @@ FLAGS_IGNORED = O_LARGEFILE
 # readlink of pipes, sockets, namespaces, pidfds …: "kind:[inode]"
 _INODE_LINK = re.compile(r"^([A-Za-z_][\w-]*):\[(\d+)\]$")
 # Canon: criu restores a file that was deleted while open from a "ghost"
-# copy it creates as "<path>.cr.<id>.ghost" and unlinks again, so after
-# restore the link reads "/tmp/x.cr.3.ghost (deleted)" for "/tmp/x (deleted)".
+# copy it creates as "<path>.cr.<id>.ghost" and unlinks again; should the
+# link read "/tmp/x.cr.3.ghost (deleted)" after restore, that is "/tmp/x (deleted)".
 _GHOST = re.compile(r"\.cr\.[0-9a-f]+\.ghost( \(deleted\))$")
+# Canon: shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, or MAP_SHARED of
+# /dev/zero) is a shmem file the kernel names "/dev/zero (deleted)"; criu
+# restores it from a memfd of that name, which reads "/memfd:/dev/zero
+# (deleted)". Same memory, same sharing between tasks: both are recorded as
+# "[shared-anon]".
+_SHMEM_NAMES = frozenset({"/dev/zero (deleted)", "/memfd:/dev/zero (deleted)"})
+_SHMEM = "[shared-anon]"
 
 # Canon: the kernel's vvar pages (data of the vDSO; [vvar], and on 6.x also
 # [vvar_vclock]) are not dumped: criu maps the restoring kernel's vvar and
@@ -84,6 +94,8 @@ _GHOST = re.compile(r"\.cr\.[0-9a-f]+\.ghost( \(deleted\))$")
 # all; the vdso is recorded by presence and size only (a task that lost its
 # vdso, or got a different one, is a real difference), not by address.
 _VVAR = frozenset({"[vvar]", "[vvar_vclock]"})
+# private anonymous memory, whose offsets mean nothing (maps shows 0)
+_ANON = frozenset({"", "[heap]", "[stack]"})
 
 _RLIMIT_NAMES = {
     "Max cpu time": "cpu", "Max file size": "fsize", "Max data size": "data",
@@ -95,6 +107,7 @@ _RLIMIT_NAMES = {
     "Max nice priority": "nice", "Max realtime priority": "rtprio",
     "Max realtime timeout": "rttime",
 }
+_STATES = {"T": "stopped", "t": "stopped", "Z": "zombie", "X": "zombie"}
 _CRED_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
               "NoNewPrivs", "Seccomp", "Umask")
 _PROC_SIG_KEYS = ("ShdPnd", "SigIgn", "SigCgt")     # shared by all threads
@@ -143,7 +156,7 @@ class TaskSnap:
     ppid: int = 0
     pgid: int = 0
     sid: int = 0
-    stopped: bool = False
+    state: str = "alive"      # alive | stopped | zombie
     # relative to the tree: a position or "outside"
     rel: dict = field(default_factory=dict)
     threads: list = field(default_factory=list)
@@ -215,7 +228,11 @@ def _innermost(nspid: str, default: int) -> int:
 
 
 def _canon_path(p: str) -> str:
-    return _GHOST.sub(r"\1", p) if p.endswith(" (deleted)") else p
+    if not p.endswith(" (deleted)"):
+        return p
+    if p in _SHMEM_NAMES:
+        return _SHMEM
+    return _GHOST.sub(r"\1", p)
 
 
 def _read_fds(pid: int, t: TaskSnap) -> None:
@@ -260,10 +277,13 @@ def _read_fds(pid: int, t: TaskSnap) -> None:
 
 def _read_maps(pid: int, t: TaskSnap) -> None:
     try:
-        text = _read(f"/proc/{pid}/maps")
+        t.maps = parse_maps(_read(f"/proc/{pid}/maps"))
     except OSError as e:
         t.errors["maps"] = _err(e)
-        return
+
+
+def parse_maps(text: str) -> list:
+    """/proc/PID/maps text -> canonical [(start, end, perms, offset, name)]."""
     out = []
     for line in text.splitlines():
         # start-end perms offset dev inode [name]; dev/inode ignored (Canon:
@@ -288,11 +308,11 @@ def _read_maps(pid: int, t: TaskSnap) -> None:
         if out:
             ps, pe, pp, po, pn = out[-1]
             if pe == s and pp == parts[1] and pn == name and name != "[vdso]" and \
-                    (not name or name.startswith("[") or po + (pe - ps) == off):
+                    (name in _ANON or po + (pe - ps) == off):
                 out[-1] = (ps, e, pp, po, pn)
                 continue
         out.append((s, e, parts[1], off, name))
-    t.maps = out
+    return out
 
 
 def _read_limits(pid: int, t: TaskSnap) -> None:
@@ -308,7 +328,8 @@ def _read_limits(pid: int, t: TaskSnap) -> None:
             t.rlimits[_RLIMIT_NAMES.get(name, name.lower().replace(" ", "_"))] = (vals[0], vals[1])
 
 
-def _parse_mountinfo(text: str) -> list:
+def parse_mountinfo(text: str) -> list:
+    """/proc/PID/mountinfo text -> canonical [Mount]."""
     rows = []
     for line in text.splitlines():
         left, sep, right = line.partition(" - ")
@@ -340,6 +361,27 @@ def _parse_mountinfo(text: str) -> list:
         out.append(Mount(mp, by_id.get(parent, ""), root, opts, " ".join(prop), fstype, source,
                          superopts))
     return out
+
+
+def canonicalise_ids(tasks: list) -> dict:
+    """Rewrite fd targets "kind:[inode]" -> "kind#n" and mount namespaces
+    -> "mntns#n" in place, tasks in tree order; returns {ns: "mntns#n"}."""
+    ids: dict = {}
+    per_kind: dict = {}
+    ns_ids: dict = {}
+    for t in tasks:
+        for n in sorted(t.fds):
+            fd = t.fds[n]
+            m = _INODE_LINK.match(fd.target)
+            if m:
+                kind = m.group(1)
+                key = (kind, m.group(2))
+                if key not in ids:
+                    per_kind[kind] = ids[key] = per_kind.get(kind, 0) + 1
+                fd.target = f"{kind}#{ids[key]}"
+        if t.mntns not in (None, "host"):
+            t.mntns = ns_ids.setdefault(t.mntns, f"mntns#{len(ns_ids) + 1}")
+    return ns_ids
 
 
 def _translator(pid_translate: PidTranslate) -> Optional[Callable[[int], int]]:
@@ -393,7 +435,7 @@ def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
             continue
         rest = stat[stat.rindex(")") + 2:].split()
         t.comm = status.get("Name", "")
-        t.stopped = rest[0] == "T"
+        t.state = _STATES.get(rest[0], "alive")
         t.ppid, t.pgid, t.sid = int(rest[1]), int(rest[2]), int(rest[3])
         t.sched = {"nice": int(rest[16]), "policy": int(rest[38]), "rt_priority": int(rest[37])}
         t.vpid = translate(pid) if translate else _innermost(status.get("NSpid", ""), pid)
@@ -411,6 +453,10 @@ def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
                     th.vtid = _innermost(st.get("NSpid", ""), tid)
                 th.signals = {k: int(st.get(k, "0"), 16) for k in _THREAD_SIG_KEYS}
             t.threads.append(th)
+        kids[pid] = _children(pid, tids)
+        todo.extend(kids[pid])
+        if t.state == "zombie":
+            continue        # nothing more to read: no files, no memory
         for what in ("cwd", "root"):
             try:
                 setattr(t, what, os.readlink(f"{base}/{what}"))
@@ -429,12 +475,10 @@ def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
             else:
                 if ns not in snap.mounts:
                     try:
-                        snap.mounts[ns] = _parse_mountinfo(_read(base + "/mountinfo"))
+                        snap.mounts[ns] = parse_mountinfo(_read(base + "/mountinfo"))
                     except OSError as e:
                         snap.mounts[ns] = _err(e)
                 t.mntns = ns
-        kids[pid] = _children(pid, tids)
-        todo.extend(kids[pid])
 
     # 2. positions: preorder, children ordered by the pid the workload sees
     order = []
@@ -459,17 +503,7 @@ def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
     # tree (tasks in position order, fds ascending), so fds 3 and 4 being
     # the two ends of one pipe reads "pipe#1" / "pipe#1" before and after.
     # Mount namespaces likewise become "mntns#n" ("host" = ours).
-    ids: dict = {}
-    ns_ids: dict = {}
-    for t in order:
-        for fd in t.fds.values():
-            m = _INODE_LINK.match(fd.target)
-            if m:
-                key = (m.group(1), m.group(2))
-                ids.setdefault(key, sum(1 for k in ids if k[0] == key[0]) + 1)
-                fd.target = f"{key[0]}#{ids[key]}"
-        if t.mntns not in (None, "host"):
-            t.mntns = ns_ids.setdefault(t.mntns, f"mntns#{len(ns_ids) + 1}")
+    ns_ids = canonicalise_ids(order)
     snap.mounts = {ns_ids[k]: v for k, v in snap.mounts.items() if k in ns_ids}
     snap.duration = time.perf_counter() - t0
     return snap
@@ -524,42 +558,49 @@ def _fmt_map(m: tuple) -> str:
     return f"{rng} {perms}" + (f" off {off:#x}" if off else "") + tail
 
 
-class _Out:
-    """Lines grouped per task and category, each group capped."""
+@dataclass(frozen=True)
+class Difference:
+    who: str        # "pid 1234 (pipe00) [0.1]"
+    item: str       # dotted item name, see the module doc ("fd.5.pos")
+    text: str       # "fd 5 pos 100 -> 0"
 
-    def __init__(self, ignore: _Ignore, per_category: int, total: int):
+    def __str__(self) -> str:
+        return f"{self.who}: {self.text}"
+
+
+class _Out:
+    def __init__(self, ignore: _Ignore):
         self.ignore = ignore
-        self.per_category = per_category
-        self.total = total
-        self.lines: list = []
-        self.counts: dict = {}
-        self.dropped = 0
+        self.found: list = []
 
     def add(self, who: str, item: str, text: str) -> None:
-        if self.ignore(item):
-            return
-        group = (who, item.split(".")[0])
-        n = self.counts.get(group, 0)
-        self.counts[group] = n + 1
-        if n < self.per_category:
-            if len(self.lines) < self.total:
-                self.lines.append(f"{who}: {text}")
-            else:
-                self.dropped += 1
+        if not self.ignore(item):
+            self.found.append(Difference(who, item, text))
 
-    def finish(self) -> list:
-        out = list(self.lines)
-        more = {}
-        for (who, cat), n in self.counts.items():
-            if n > self.per_category:
-                more[(who, cat)] = n - self.per_category
-        # put each "... N more" right after its group's last line
-        for (who, cat), n in more.items():
-            idx = max((i for i, l in enumerate(out) if l.startswith(who + ": ")), default=len(out) - 1)
-            out.insert(idx + 1, f"{who}: ... {n} more {cat} difference{'s' if n > 1 else ''}")
-        if self.dropped:
-            out.append(f"... {self.dropped} more differences")
-        return out
+
+def format_differences(found: list, per_category: int = 8, total: int = 60) -> list:
+    """Readable lines: at most per_category per task and category (then
+    "... N more"), at most total lines overall."""
+    lines: list = []
+    last: dict = {}         # group -> index of its last line
+    extra: dict = {}        # group -> lines left out
+    dropped = 0
+    for d in found:
+        group = (d.who, d.item.split(".")[0])
+        shown = sum(1 for l in lines if l[0] == group)
+        if shown >= per_category:
+            extra[group] = extra.get(group, 0) + 1
+        elif len(lines) >= total:
+            dropped += 1
+        else:
+            lines.append((group, str(d)))
+            last[group] = len(lines) - 1
+    out = [l for _, l in lines]
+    for group, n in sorted(extra.items(), key=lambda kv: -last[kv[0]]):
+        out.insert(last[group] + 1, f"{group[0]}: ... {n} more {group[1]} difference{'s' if n > 1 else ''}")
+    if dropped:
+        out.append(f"... {dropped} more difference{'s' if dropped > 1 else ''}")
+    return out
 
 
 def _who(b: Optional[TaskSnap], a: Optional[TaskSnap]) -> str:
@@ -585,8 +626,12 @@ def _errors_differ(out: _Out, who: str, cat: str, b: TaskSnap, a: TaskSnap) -> b
     if eb is None and ea is None:
         return False
     if eb != ea:
-        out.add(who, cat if ea or eb else "error",
-                f"{cat} unreadable {'before' if eb else 'after'} restore: {eb or ea}")
+        item = "tree.task" if cat == "task" else cat
+        if eb and ea:
+            text = f"{cat} unreadable: {eb} -> {ea}"
+        else:
+            text = f"{cat} unreadable {'before' if eb else 'after'} restore: {eb or ea}"
+        out.add(who, item, text)
     return True
 
 
@@ -673,7 +718,12 @@ def diff(before: TreeSnapshot, after: TreeSnapshot, ignore: Iterable[str] = (), 
     """Differences between two snapshots of one tree, as readable lines
     (empty: the same). ignore: item names/prefixes, see the module doc.
     At most per_category lines per task and category, total lines overall."""
-    out = _Out(_Ignore(ignore), per_category, total)
+    return format_differences(differences(before, after, ignore), per_category, total)
+
+
+def differences(before: TreeSnapshot, after: TreeSnapshot, ignore: Iterable[str] = ()) -> list:
+    """Every difference not ignored, as Difference records, uncapped."""
+    out = _Out(_Ignore(ignore))
     ta = {t.pos: t for t in after.tasks}
     tb = {t.pos: t for t in before.tasks}
     mounts_done = set()
@@ -694,9 +744,10 @@ def diff(before: TreeSnapshot, after: TreeSnapshot, ignore: Iterable[str] = (), 
         for k in ("ppid", "pgid", "sid"):
             if b.rel.get(k) != a.rel.get(k):
                 out.add(who, f"tree.{k}", f"{k} {b.rel.get(k)} -> {a.rel.get(k)}")
-        if b.stopped != a.stopped:
-            out.add(who, "tree.stopped", f"{'stopped' if b.stopped else 'not stopped'} -> "
-                                         f"{'stopped' if a.stopped else 'not stopped'}")
+        if b.state != a.state:
+            out.add(who, "tree.state", f"state {b.state} -> {a.state}")
+            if "zombie" in (b.state, a.state):
+                continue        # a zombie has nothing else to compare
         if len(b.threads) != len(a.threads):
             out.add(who, "tree.threads", f"threads {len(b.threads)} -> {len(a.threads)}")
         for i, (hb, ha) in enumerate(zip(b.threads, a.threads)):
@@ -738,4 +789,4 @@ def diff(before: TreeSnapshot, after: TreeSnapshot, ignore: Iterable[str] = (), 
     for a in after.tasks:
         if a.pos not in tb and "task" not in a.errors:
             out.add(_who(None, a), "tree.task", "task new after restore")
-    return out.finish()
+    return out.found

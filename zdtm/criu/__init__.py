@@ -146,9 +146,9 @@ def _criu_env() -> dict:
 
 
 def make_driver(name: str, criu_bin: str, timeout: float, reaper: Reaper) -> CriuDriver:
-    from .owner import OwnerDumpDriver
+    from .owner import OwnerDumpDriver, OwnerNamespacesDriver
     from .root import RootDriver
-    drivers = {d.name: d for d in (RootDriver, OwnerDumpDriver)}
+    drivers = {d.name: d for d in (RootDriver, OwnerDumpDriver, OwnerNamespacesDriver)}
     try:
         return drivers[name](criu_bin, timeout, reaper)
     except KeyError:

@@ -47,3 +47,24 @@ class OwnerDumpDriver(CriuDriver):
         if not last:
             argv = self._as_owner(RESTORE_CAPS) + argv + ["--unprivileged"]
         return self._run("restore", argv, call.log)
+
+
+class OwnerNamespacesDriver(OwnerDumpDriver):
+    """The `ns` flavor's variant: the tree (its init included, which drops to
+    the workload's ids once the namespaces are set up) is all uid 18943, and
+    criu must enter namespaces owned by the initial user namespace, so it
+    dumps as uid 18943 with every capability except the missing
+    CAP_SYS_RESOURCE (not needed: criu's uid matches every task's). With
+    CAP_SYS_ADMIN it can enter a restored tree's time namespace, so every
+    restore is done as root."""
+    name = "owner-dump-ns"
+    description = ("criu dumps as the workload's owner with every capability but CAP_SYS_RESOURCE "
+                   "(--unprivileged), restores as root")
+    CAPS = "+all,-sys_resource"
+
+    def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
+        argv = self._as_owner(self.CAPS) + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
+        return self._run("dump", argv, call.log)
+
+    def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
+        return self._run("restore", self._restore_argv(call, pidfile), call.log)

@@ -19,14 +19,33 @@ class FlavorUnavailable(Exception):
 class Flavor(ABC):
     name = "abstract"
     description = ""
+    #: criu restores the tree's root with the pid it had (no pid namespace
+    #: of the flavor's own in between)
+    same_pids_after_restore = True
+
+    def __init__(self, engine):
+        self.engine = engine
 
     def unavailable(self, facts) -> Optional[str]:
         """A reason this flavor cannot run here, or None."""
         return None
 
+    def host_ids(self, uid: int, gid: int) -> tuple:
+        """The host uid/gid that the workload's uid/gid are."""
+        return uid, gid
+
     @abstractmethod
-    def launch(self, argv: list, env: dict, cwd: Path, output) -> subprocess.Popen:
+    def launch(self, argv: list, env: dict, cwd: Path, output, art: Path, drop_ids: bool = False) -> subprocess.Popen:
         """Start the protocol launcher; its exit 0 means "ready"."""
+
+    def locate(self, test_pid: int) -> tuple:
+        """(root of the tree criu dumps, host pid of the test process), given
+        the pid the workload wrote into its pidfile."""
+        return test_pid, test_pid
+
+    def find_test(self, root: int, test_pid: int) -> Optional[int]:
+        """Host pid of the test process in a restored tree rooted at root."""
+        return root
 
     def criu_opts(self, action: str) -> list:
         """Extra criu options this flavor needs for `dump` / `restore`."""
@@ -36,13 +55,11 @@ class Flavor(ABC):
         """Remove whatever the flavor set up (called even after failures)."""
 
 
-def get_flavor(name: str) -> Flavor:
+def get_flavor(name: str, engine) -> Flavor:
     from .host import HostFlavor
-    flavors = {f.name: f for f in (HostFlavor,)}
+    from .ns import NamespaceFlavor, UserNamespaceFlavor
+    flavors = {f.name: f for f in (HostFlavor, NamespaceFlavor, UserNamespaceFlavor)}
     try:
-        return flavors[name]()
+        return flavors[name](engine)
     except KeyError:
-        raise FlavorUnavailable(f"flavor '{name}' is not implemented yet") from None
-
-
-IMPLEMENTED = ("h",)
+        raise FlavorUnavailable(f"unknown flavor '{name}'") from None
