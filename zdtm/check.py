@@ -109,11 +109,46 @@ class MachineFacts:
     def strategy_text(self) -> str:
         return STRATEGIES.get(self.strategy, self.strategy).format(uid=WORKLOAD_UID)
 
+    def flavor_identities(self) -> dict:
+        """How non-suid workloads are run and checkpointed, per flavor."""
+        return {f: identity(self.strategy, False, f).text for f in ("h", "ns", "uns")}
+
     def to_json(self) -> str:
         d = asdict(self)
+        d["flavor_identities"] = self.flavor_identities()
         d["fatal"] = self.fatal
         d["strategy_text"] = self.strategy_text()
         return json.dumps(d, indent=2, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Identity:
+    as_root: bool           # the workload stays root
+    driver: str             # criu driver name (zdtm.criu)
+    text: str               # stated by `zdtm check`, recorded per test
+    drop_ids: bool = False  # the ns init drops to the workload's ids
+
+
+def identity(strategy: str, suid: bool, flavor: str) -> Identity:
+    """Who a workload runs as and which criu driver checkpoints it."""
+    if suid:
+        return Identity(True, "root", "root (suid test); criu runs as root")
+    if flavor == "uns":
+        # Host root owns the user namespace, so it has every capability
+        # over the tasks in it, CAP_SYS_RESOURCE included.
+        return Identity(False, "root", "uid 18943 inside the user namespace; criu runs as host root, "
+                                       "which owns the user namespace")
+    if strategy == "as-root":
+        return Identity(True, "root", "root instead of uid 18943 (strategy as-root); criu runs as root")
+    if strategy == "owner-dump" and flavor == "ns":
+        return Identity(False, "owner-dump-ns",
+                        "uid 18943, the ns init too (it drops to the workload's ids after setting up the "
+                        "namespaces); criu dumps as uid 18943 with every capability but CAP_SYS_RESOURCE "
+                        "(--unprivileged), restores as root", drop_ids=True)
+    if strategy == "owner-dump":
+        return Identity(False, "owner-dump", "uid 18943; criu dumps as uid 18943 (--unprivileged), "
+                                             "restores as root")
+    return Identity(False, "root", "uid 18943; criu runs as root")
 
 
 def criu_version(criu: str) -> Optional[str]:
@@ -202,8 +237,8 @@ def cached_gather(state_dir: Path, criu: Optional[str], features=(), identity="a
         if path.exists():
             try:
                 data = json.loads(path.read_text())
-                data.pop("fatal", None)
-                data.pop("strategy_text", None)
+                for derived in ("fatal", "strategy_text", "flavor_identities"):
+                    data.pop(derived, None)
                 return MachineFacts(**data)
             except (ValueError, TypeError):
                 pass
@@ -237,6 +272,8 @@ def render(facts: MachineFacts) -> str:
         rows.append((dev, "present" if present else "absent"))
     rows.append(("identity strategy", f"{facts.strategy}: {facts.strategy_text()}"))
     rows.append(("  because", facts.strategy_reason))
+    for flavor, text in facts.flavor_identities().items():
+        rows.append((f"  flavor {flavor}", text))
     rows.append(("verdict", f"CANNOT RUN: {facts.fatal}" if facts.fatal else "checkpoint/restore can run"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -20,14 +19,6 @@ from .criu import CriuDriver, make_driver
 from .procs import Reaper, become_subreaper
 from .provision import ProvisionError, find_criu
 from .suite import Suite
-
-
-@dataclass(frozen=True)
-class Identity:
-    as_root: bool           # the workload stays root
-    driver: str             # criu driver name
-    text: str               # recorded in the result
-    drop_ids: bool = False  # a flavor's init drops to the workload's ids
 
 
 class Engine:
@@ -75,26 +66,8 @@ class Engine:
             self._drivers[name] = make_driver(name, self.criu_bin, self.settings.criu_timeout, self.reaper)
         return self._drivers[name]
 
-    def identity_for(self, suid: bool, flavor: str = "h") -> "Identity":
-        """Who the workload runs as and which criu driver checkpoints it."""
-        strategy = self.facts.strategy
-        if suid:
-            return Identity(True, "root", "root (suid test); criu runs as root")
-        if flavor == "uns":
-            # criu as host root owns the user namespace: it has every
-            # capability over the tasks in it, CAP_SYS_RESOURCE included.
-            return Identity(False, "root", "uid 18943 inside the user namespace; criu runs as host root "
-                                           "(owner of the user namespace)")
-        if strategy == "as-root":
-            return Identity(True, "root", "root instead of uid 18943 (identity strategy as-root); criu runs as root")
-        if strategy == "owner-dump" and flavor == "ns":
-            return Identity(False, "owner-dump-ns", "uid 18943, the ns init too (it drops to the workload's ids "
-                            "after setting up the namespaces); criu dumped as uid 18943 with every capability "
-                            "but CAP_SYS_RESOURCE (--unprivileged), restored as root", drop_ids=True)
-        if strategy == "owner-dump":
-            return Identity(False, "owner-dump", "uid 18943; criu dumped as uid 18943 (--unprivileged), "
-                                                 "restored as root")
-        return Identity(False, "root", "uid 18943; criu runs as root")
+    def identity_for(self, suid: bool, flavor: str = "h") -> check.Identity:
+        return check.identity(self.facts.strategy, suid, flavor)
 
     # ---- run directories ---------------------------------------------------
     def start_session(self) -> None:
