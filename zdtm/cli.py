@@ -53,6 +53,8 @@ def cmd_run(args) -> int:
                     "--zdtm-identity", args.identity, "-rfEs", "-p", "no:cacheprovider"]
     if args.norst:
         pytest_args.append("--zdtm-norst")
+    if args.criu_ns:
+        pytest_args.append("--zdtm-criu-ns")
     if args.criu_bin:
         pytest_args += ["--criu-bin", args.criu_bin]
     if args.suite:
@@ -143,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--flavor", default="h", help="flavors: h[,ns,uns], all or best (default: h)")
     r.add_argument("--iters", type=int, default=1, help="C/R cycles per test")
     r.add_argument("--norst", action="store_true", help="dump with --leave-running, no restore")
+    r.add_argument("--criu-ns", action="store_true", help="run criu through zdtm criu-ns")
     r.add_argument("--keep-img", choices=KEEP_IMG_MODES, default="failed")
     r.add_argument("--identity", default="auto", help="auto, root-criu, owner-dump or as-root")
     r.add_argument("-p", "--parallel", default="1", metavar="N", help="parallel workers (N or auto)")
@@ -172,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--runs", type=int, default=15, help="runs of the trivial workload")
     b.add_argument("--no-suite", action="store_true", help="skip the -n 1 vs -n 2 suite timing")
     b.set_defaults(func=cmd_bench)
+
+    cn = sub.add_parser("criu-ns", help="criu drop-in: restore into a fresh pid+mount namespace",
+                        add_help=False)
+    cn.add_argument("criu_args", nargs=argparse.REMAINDER)
+    cn.set_defaults(func=lambda a: __import__("zdtm.criu_ns", fromlist=["main"]).main(a.criu_args))
 
     pv = sub.add_parser("provision", help="find or install criu; print its path")
     _common(pv)

@@ -87,13 +87,15 @@ def _tail(path: Path, n: int = 40) -> list:
 
 
 class TestRun:
-    def __init__(self, engine, workload: Workload, flavor_name: str):
+    def __init__(self, engine, workload: Workload, flavor_name: str, criu_ns: bool = False):
         self.engine = engine
         self.settings = engine.settings
         self.workload = workload
         self.flavor_name = flavor_name
-        self.result = TestResult(workload.name, flavor_name)
-        self.art = engine.run_dir / workload.name / flavor_name
+        self.criu_ns = criu_ns
+        variant = flavor_name + ("-criu-ns" if criu_ns else "")
+        self.result = TestResult(workload.name, variant)
+        self.art = engine.run_dir / workload.name / variant
         self.work = self.art / "work"
         self.images = self.art / "img"
         stem = workload.source.stem
@@ -175,7 +177,9 @@ class TestRun:
             raise Skip(f"flavor {self.flavor_name}: {reason}")
         ident = eng.identity_for("suid" in desc.flags, self.flavor_name)
         self.as_root, self.drop_ids = ident.as_root, ident.drop_ids
-        self.driver, self.result.identity = eng.driver(ident.driver), ident.text
+        self.driver, self.result.identity = eng.driver(ident.driver, self.criu_ns), ident.text
+        if self.criu_ns:
+            self.result.identity += "; criu through zdtm criu-ns (restores into a fresh pid+mount namespace)"
 
     def _build(self, desc: Desc):
         t = time.monotonic()
@@ -320,7 +324,7 @@ class TestRun:
             except (OSError, ValueError) as e:
                 raise PhaseFailure("restore", f"criu restore left no usable pidfile: {e}", criu=run) from None
             self.roots.append(new_pid)
-            if self.flavor.same_pids_after_restore:
+            if self.flavor.same_pids_after_restore and not self.criu_ns:
                 if new_pid != self.root_pid:
                     raise PhaseFailure("restore", f"restored root has pid {new_pid}, dumped was {self.root_pid}")
             else:

@@ -61,10 +61,11 @@ class Engine:
                                               self.settings.identity, self.criu_error)
         return self._facts
 
-    def driver(self, name: str) -> CriuDriver:
-        if name not in self._drivers:
-            self._drivers[name] = make_driver(name, self.criu_bin, self.settings.criu_timeout, self.reaper)
-        return self._drivers[name]
+    def driver(self, name: str, criu_ns: bool = False) -> CriuDriver:
+        key = (name, criu_ns)
+        if key not in self._drivers:
+            self._drivers[key] = make_driver(name, self.criu_bin, self.settings.criu_timeout, self.reaper, criu_ns)
+        return self._drivers[key]
 
     def identity_for(self, suid: bool, flavor: str = "h") -> check.Identity:
         return check.identity(self.facts.strategy, suid, flavor)

@@ -28,6 +28,8 @@ def pytest_addoption(parser):
     g.addoption("--zdtm-flavor", metavar="LIST", default=os.environ.get("ZDTM_FLAVOR", "h"),
                 help="comma-separated flavors (h,ns,uns), 'all' or 'best' (default: h)")
     g.addoption("--zdtm-iters", type=int, default=1, metavar="N", help="C/R cycles per test")
+    g.addoption("--zdtm-criu-ns", action="store_true",
+                help="run criu through zdtm criu-ns (restore into a fresh pid+mount namespace)")
     g.addoption("--zdtm-norst", action="store_true", help="dump with --leave-running, never restore")
     g.addoption("--keep-img", choices=KEEP_IMG_MODES, default="failed", help="keep criu images (default: failed)")
     g.addoption("--zdtm-dir", metavar="DIR", help="state dir for builds and run artifacts")
@@ -63,6 +65,7 @@ def pytest_configure(config):
     for kind in ("static", "live", "c", "py"):
         config.addinivalue_line("markers", f"{kind}: zdtm {kind} workloads")
     config.addinivalue_line("markers", "zdtm: every zdtm checkpoint/restore test")
+    config.addinivalue_line("markers", "criu_ns: zdtm tests run through zdtm criu-ns")
     opt = config.getoption
     settings = Settings(
         criu_bin=opt("criu_bin"), flavors=_flavors(opt("zdtm_flavor")), iters=max(1, opt("zdtm_iters")),
@@ -174,11 +177,14 @@ class WorkloadFile(pytest.File):
         except Exception:
             # The item reports the .desc error when it runs.
             flavors, marks = [f if f != "best" else "h" for f in engine.settings.flavors], []
+        criu_ns = self.config.getoption("zdtm_criu_ns")
         for flavor in flavors:
-            item = ZdtmItem.from_parent(self, name=f"{self.workload.name}[{flavor}]",
-                                        nodeid=f"{self.workload.name}[{flavor}]",
-                                        workload=self.workload, flavor=flavor)
-            for m in ["zdtm", flavor, self.workload.root.name, self.workload.kind, *marks]:
+            variant = flavor + ("-criu-ns" if criu_ns else "")
+            item = ZdtmItem.from_parent(self, name=f"{self.workload.name}[{variant}]",
+                                        nodeid=f"{self.workload.name}[{variant}]",
+                                        workload=self.workload, flavor=flavor, criu_ns=criu_ns)
+            for m in ["zdtm", flavor, self.workload.root.name, self.workload.kind, *marks,
+                      *(["criu_ns"] if criu_ns else [])]:
                 item.add_marker(m)
             yield item
 
@@ -190,10 +196,11 @@ class ZdtmFailure(Exception):
 
 
 class ZdtmItem(pytest.Item):
-    def __init__(self, *, workload: Workload, flavor: str, **kw):
+    def __init__(self, *, workload: Workload, flavor: str, criu_ns: bool = False, **kw):
         super().__init__(**kw)
         self.workload = workload
         self.flavor = flavor
+        self.criu_ns = criu_ns
         self.result = None
 
     def runtest(self):
@@ -201,7 +208,7 @@ class ZdtmItem(pytest.Item):
         if not getattr(engine, "session_started", False):
             engine.start_session()
             engine.session_started = True
-        result = TestRun(engine, self.workload, self.flavor).run()
+        result = TestRun(engine, self.workload, self.flavor, self.criu_ns).run()
         self.result = result
         self.user_properties.append(("identity", result.identity))
         self.user_properties.append(("artifacts", result.artifacts))

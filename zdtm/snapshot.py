@@ -9,7 +9,7 @@ outside.
 
     before = snapshot_tree(pid)
     ... criu dump / criu restore ...
-    lines = diff(before, snapshot_tree(pid), ignore=desc.get("snapshot_ignore", ()))
+    lines = diff(before, snapshot_tree(pid), ignore=("fd.5.pos",))   # e.g. from the .desc
 
 Tasks are matched by their position in the tree, not by pid: the root is
 `0`, its children (ordered by pid) `0.0`, `0.1`, their children `0.1.0`, …
@@ -47,10 +47,28 @@ whole name (`fd.*.pos`).
 A category that cannot be read on one side (task gone, permission) is
 reported under the category's own name ("fd unreadable after restore: …").
 
-What is canonicalised, and why, is said where it is done (search "Canon").
+What is recorded as it is not (each rule's reason is at the code, search "Canon")
+--------------------------------------------------------------------------------
+* pids: tasks matched by tree position; ppid/pgid/sid recorded as positions
+  ("outside" for tasks not in the tree, e.g. the root's parent, which is
+  whoever adopted the restored tree); tids compared relative to their pid.
+* fd targets "pipe:[123]", "socket:[9]", …: "pipe#1", numbered by first
+  sighting in the tree, which keeps which fds share one object; fdinfo
+  flags without O_LARGEFILE; fdinfo mnt_id/ino and per-kind ids dropped.
+* maps: dev/inode dropped; adjacent VMAs of the same kind merged; [vvar*]
+  dropped and [vdso] by size only; shared anonymous memory as
+  "[shared-anon]"; criu ghost files ("x.cr.1.ghost (deleted)") as the
+  original "x (deleted)".
+* mounts: ids become structure (parent mount point), peer groups renumbered,
+  devices dropped. A task in our own mount namespace (the h flavor) records
+  "host" rather than the table: that table is the machine's, criu does not
+  checkpoint it and other tests change it concurrently (host_mounts=True
+  records it anyway).
+* zombies: only their state is compared.
 """
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import re
@@ -63,12 +81,13 @@ __all__ = ["snapshot_tree", "diff", "differences", "format_differences", "Differ
 
 PidTranslate = Union[None, Callable[[int], int], Mapping[int, int]]
 
-# Canon: O_LARGEFILE (0100000 on x86/arm64) is forced on by the kernel for
-# every open on 64-bit and set or not depending on how a file was opened
-# (open() vs. /proc/self/fd reopen by criu, pipe(), socket()); it carries no
-# state a program can observe. Everything else in f_flags (access mode,
-# O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME, O_CLOEXEC, O_PATH, …) criu
-# restores and is compared.
+# Canon: O_LARGEFILE (0100000 on x86-64/arm64) is forced on by open() on
+# 64-bit kernels but not set by pipe()/socket()/eventfd(), so it depends on
+# how an fd was created, and criu creates some differently from the program
+# (e.g. the second end of a pipe reopened through /proc/self/fd). On 64-bit
+# it changes nothing a program can observe. Everything else in f_flags
+# (access mode, O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME, O_CLOEXEC, O_PATH,
+# …) criu restores, and it is compared.
 O_LARGEFILE = 0o100000
 FLAGS_IGNORED = O_LARGEFILE
 
@@ -199,8 +218,7 @@ def _read(path: str) -> str:
 
 
 def _err(e: OSError) -> str:
-    import errno as _errno
-    name = _errno.errorcode.get(e.errno or 0, "error")
+    name = errno.errorcode.get(e.errno or 0, "error")
     return f"{name}: {e.strerror}" if e.strerror else name
 
 

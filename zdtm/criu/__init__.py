@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -83,10 +85,11 @@ class CriuDriver(ABC):
     #: one line for `zdtm check` and the per-test result
     description = ""
 
-    def __init__(self, criu_bin: str, timeout: float, reaper: Reaper):
+    def __init__(self, criu_bin: str, timeout: float, reaper: Reaper, criu_ns: bool = False):
         self.criu_bin = criu_bin
         self.timeout = timeout
         self.reaper = reaper
+        self.criu_ns = criu_ns
 
     def prepare_dir(self, path: Path) -> None:
         """Make path usable by whoever runs criu (images, logs)."""
@@ -111,7 +114,16 @@ class CriuDriver(ABC):
         return [self.criu_bin, "restore", "--images-dir", str(call.images), "--log-file", str(call.log),
                 "-v4", "--restore-detached", "--pidfile", str(pidfile)] + list(call.opts)
 
+    def _through_criu_ns(self, argv: list) -> list:
+        """The same command with our criu-ns wrapper in front of criu: the
+        wrapper (root) handles the namespaces, then runs whatever ran criu
+        before (setpriv ... criu) with the rest of the arguments."""
+        i = argv.index(self.criu_bin)
+        return [sys.executable, "-m", "zdtm.criu_ns", "--criu-cmd", shlex.join(argv[:i + 1]), *argv[i + 1:]]
+
     def _run(self, action: str, argv: list, log: Path, env: Optional[dict] = None) -> CriuRun:
+        if self.criu_ns:
+            argv = self._through_criu_ns(argv)
         run = CriuRun(action, argv, log)
         start = time.monotonic()
         try:
@@ -145,11 +157,11 @@ def _criu_env() -> dict:
     return env
 
 
-def make_driver(name: str, criu_bin: str, timeout: float, reaper: Reaper) -> CriuDriver:
+def make_driver(name: str, criu_bin: str, timeout: float, reaper: Reaper, criu_ns: bool = False) -> CriuDriver:
     from .owner import OwnerDumpDriver, OwnerNamespacesDriver
     from .root import RootDriver
     drivers = {d.name: d for d in (RootDriver, OwnerDumpDriver, OwnerNamespacesDriver)}
     try:
-        return drivers[name](criu_bin, timeout, reaper)
+        return drivers[name](criu_bin, timeout, reaper, criu_ns)
     except KeyError:
         raise ValueError(f"unknown criu driver '{name}' (known: {', '.join(drivers)})") from None
