@@ -36,6 +36,9 @@ def test_empty_and_missing_mean_defaults(tmp_path):
     ("{'flags': 'crfail', 'crfail_match': '('}", "not a valid regex"),
     ("{'crfail_match': 'x'}", "without the 'crfail' flag"),
     ("{'opts': '--a \"b'}", "'opts'"),
+    ("{'differs': 'fd'}", "'differs' must map each item"),
+    ("{'differs': {'bogus.x': 'why'}}", "unknown item 'bogus.x'"),
+    ("{'differs': {'fd.3.pos': ' '}}", "needs a reason"),
 ])
 def test_errors_name_file_line_problem(text, message):
     with pytest.raises(DescError) as e:

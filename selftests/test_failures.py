@@ -2,7 +2,7 @@
 test and phase, and leaves nothing behind (the mini_suite fixture checks)."""
 import json
 import os
-import stat
+import re
 
 import pytest
 
@@ -136,3 +136,24 @@ def test_crlib_without_plugin_source(mini_suite):
     res = mini_suite.run("-t", "static/t")
     assert res.returncode == 1
     assert "phase 'build'" in res.stdout and "no plugin source" in res.stdout
+
+
+def test_outside_check_reports_a_real_change(mini_suite, real_criu):
+    """The workload changes its umask just before criu dumps it (a wrapper
+    signals it): the diff names the task and the item."""
+    mini_suite.add("t", copy_from="changes_on_usr1.c")
+    fake = _fake_criu(mini_suite, real_criu, "dump",
+                      'pid=$(echo "$@" | sed -n "s/.*--tree \\([0-9]*\\).*/\\1/p"); kill -USR1 $pid; sleep 0.2')
+    res = mini_suite.run("-t", "static/t", "--criu-bin", fake)
+    assert res.returncode == 1, res.stdout
+    assert "phase 'verify': state seen from /proc changed across dump and restore" in res.stdout
+    assert re.search(r"pid \d+ \(t\) \[0\]: creds umask 0022 -> 0077", res.stdout), res.stdout
+
+
+def test_differs_in_desc_explains_a_change(mini_suite, real_criu):
+    mini_suite.add("t", copy_from="changes_on_usr1.c",
+                   desc="{'differs': {'creds.umask': 'the test changes it on purpose'}}")
+    fake = _fake_criu(mini_suite, real_criu, "dump",
+                      'pid=$(echo "$@" | sed -n "s/.*--tree \\([0-9]*\\).*/\\1/p"); kill -USR1 $pid; sleep 0.2')
+    res = mini_suite.run("-t", "static/t", "--criu-bin", fake)
+    assert res.returncode == 0, res.stdout

@@ -26,10 +26,13 @@ from .desc import Desc, DescError
 from .flavors import Flavor, FlavorUnavailable, get_flavor
 from .provision import plugin_include_dir
 from .procs import children, descendants, kill_trees, pidfd, proc_state, reap, wait_gone, wait_pidfds
+from .snapshot import diff, snapshot_tree
 from .suite import Workload
 
 PHASES = ("desc", "build", "start", "dump", "restore", "stop", "verify")
 GONE_TIMEOUT = 10.0
+LEFTOVER_GRACE = 1.0
+LIVE_VOLATILE = ("tree", "fd", "maps", "signals", "sched")
 
 
 class Skip(Exception):
@@ -289,12 +292,28 @@ class TestRun:
         self.result.criu_commands.append(run.command_line())
         self.result.timings[key] = round(self.result.timings.get(key, 0.0) + run.duration, 4)
 
+    def _outside_ignore(self, desc: Desc) -> tuple:
+        ignore = tuple(item for item, _ in desc.differs)
+        if self.workload.live:
+            # A live workload keeps changing these between our look before
+            # the dump and criu freezing it; only its stable state is compared.
+            ignore += LIVE_VOLATILE
+        return ignore
+
+    def _compare_outside(self, desc: Desc, before, root: int, when: str) -> None:
+        after = snapshot_tree(root)
+        lines = diff(before, after, self._outside_ignore(desc))
+        if lines:
+            raise PhaseFailure("verify", f"state seen from /proc changed across {when}: {lines[0]}",
+                               details="\n".join(lines))
+
     def _cycles(self, desc: Desc) -> None:
         crfail = "crfail" in desc.flags
         for n in range(1, self.settings.iters + 1):
             images = self.images / str(n)
             self.driver.prepare_dir(images)
             tree = descendants(self.root_pid)
+            before = None if crfail else snapshot_tree(self.root_pid)
             fds = [fd for fd in (pidfd(p) for p in tree) if fd is not None]
             try:
                 run = self.driver.dump(self.root_pid, self._criu_call("dump", desc, images, n),
@@ -306,6 +325,7 @@ class TestRun:
                 if not run.ok:
                     raise PhaseFailure("dump", run.status(), criu=run)
                 if self.settings.norst:
+                    self._compare_outside(desc, before, self.root_pid, "criu dump --leave-running")
                     continue
                 # Restoring while an old task still holds a pid fails ("File exists").
                 if not wait_pidfds(fds, GONE_TIMEOUT) or wait_gone(tree, GONE_TIMEOUT, self.engine.reaper):
@@ -334,6 +354,7 @@ class TestRun:
                     raise PhaseFailure("restore", f"test process (pid {self.test_ns_pid} in its namespace) "
                                                   f"not found in the restored tree of {new_pid}")
                 self.roots.append(self.pid)
+            self._compare_outside(desc, before, self.root_pid, "dump and restore")
 
     def _judge_crfail(self, desc: Desc, run: CriuRun) -> None:
         if run.ok:

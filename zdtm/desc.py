@@ -17,6 +17,8 @@ from typing import Any, Optional
 import yaml
 
 FLAVORS = ("h", "ns", "uns")
+# Top-level item names of the outside check (zdtm.snapshot).
+DIFF_CATEGORIES = ("tree", "fd", "maps", "mounts", "creds", "cwd", "root", "signals", "rlimits", "sched")
 
 # Flags from upstream's .desc convention; all are accepted, the ones the
 # harness acts on are documented in the README.
@@ -41,6 +43,7 @@ KNOWN_KEYS = {
     "cflags": "extra C compiler flags",
     "ldflags": "extra linker flags",
     "crfail_match": "regex criu's dump log must match when a crfail test is refused",
+    "differs": "{item: reason}: what the outside check may see change across C/R, and why",
 }
 
 
@@ -68,6 +71,7 @@ class Desc:
     cflags: tuple = ()
     ldflags: tuple = ()
     crfail_match: Optional[str] = None
+    differs: tuple = ()          # ((item, reason), ...)
     path: Optional[Path] = field(default=None, compare=False)
 
     def arch_mismatch(self, machine: Optional[str] = None) -> Optional[str]:
@@ -178,6 +182,18 @@ def parse_desc(path: Path, text: str) -> Desc:
             except re.error as e:
                 raise DescError(path, line, f"'crfail_match' is not a valid regex: {e}") from None
             kw["crfail_match"] = value
+        elif key == "differs":
+            if not isinstance(value, dict) or not value:
+                raise DescError(path, line, "'differs' must map each item (e.g. 'fd.3.pos') to the reason it "
+                                            "legitimately changes across C/R")
+            for item, reason in value.items():
+                if not isinstance(item, str) or not isinstance(reason, str) or not reason.strip():
+                    raise DescError(path, _line_of(text, str(item)) or line,
+                                    f"'differs': item {item!r} needs a reason string")
+                if item.split(".")[0] not in DIFF_CATEGORIES:
+                    raise DescError(path, _line_of(text, str(item)) or line,
+                                    f"'differs': unknown item {item!r} (categories: {' '.join(DIFF_CATEGORIES)})")
+            kw["differs"] = tuple(sorted(value.items()))
     desc = Desc(**kw)
     if desc.crfail_match and "crfail" not in desc.flags:
         raise DescError(path, _line_of(text, "crfail_match"), "'crfail_match' given without the 'crfail' flag")

@@ -89,7 +89,10 @@ PidTranslate = Union[None, Callable[[int], int], Mapping[int, int]]
 # (access mode, O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME, O_CLOEXEC, O_PATH,
 # …) criu restores, and it is compared.
 O_LARGEFILE = 0o100000
-FLAGS_IGNORED = O_LARGEFILE
+# Canon: O_DIRECTORY only makes open() itself fail on a non-directory; it has
+# no effect on the open file afterwards. criu reopens directories without it.
+O_DIRECTORY = 0o200000
+FLAGS_IGNORED = O_LARGEFILE | O_DIRECTORY
 
 # readlink of pipes, sockets, namespaces, pidfds …: "kind:[inode]"
 _INODE_LINK = re.compile(r"^([A-Za-z_][\w-]*):\[(\d+)\]$")
@@ -289,7 +292,10 @@ def _read_fds(pid: int, t: TaskSnap) -> None:
             elif k == "inotify wd":
                 m = re.match(r"(\d+).*?\bmask:(\S+)", v)
                 extra.append(f"inotify wd {m.group(1)} mask {m.group(2)}" if m else line)
-        fd.info = tuple(extra)
+        # Canon: fdinfo lists epoll targets in the kernel's rbtree order, which
+        # follows file addresses and so changes on restore: compare as a set.
+        tfds = sorted(x for x in extra if x.startswith("tfd "))
+        fd.info = tuple([x for x in extra if not x.startswith("tfd ")] + tfds)
         t.fds[n] = fd
 
 
@@ -764,8 +770,11 @@ def differences(before: TreeSnapshot, after: TreeSnapshot, ignore: Iterable[str]
                 out.add(who, f"tree.{k}", f"{k} {b.rel.get(k)} -> {a.rel.get(k)}")
         if b.state != a.state:
             out.add(who, "tree.state", f"state {b.state} -> {a.state}")
-            if "zombie" in (b.state, a.state):
-                continue        # a zombie has nothing else to compare
+        if "zombie" in (b.state, a.state):
+            # Canon: a zombie has nothing else to compare; criu recreates it
+            # as a fresh task that exits, so its creds and signal state are
+            # criu's, not the dead task's.
+            continue
         if len(b.threads) != len(a.threads):
             out.add(who, "tree.threads", f"threads {len(b.threads)} -> {len(a.threads)}")
         for i, (hb, ha) in enumerate(zip(b.threads, a.threads)):

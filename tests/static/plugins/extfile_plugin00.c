@@ -91,7 +91,8 @@ static int restore_ext_file(int id)
 		close(fd);
 		return -1;
 	}
-	fprintf(stderr, "extfile_plugin00: restored %#x: %d us, flags %#x\n", id, (int)s.value, s.flags);
+	/* Nothing printed on success: at this point stderr is the restored
+	 * task's own, and the harness checks its offset did not move. */
 	return fd;
 }
 
