@@ -29,9 +29,10 @@ from .procs import children, descendants, kill_trees, pidfd, proc_state, reap, w
 from .snapshot import diff, snapshot_tree
 from .suite import Workload
 
-PHASES = ("desc", "build", "start", "dump", "restore", "stop", "verify")
+PHASES = ("desc", "build", "start", "dump", "restore", "stop", "verify", "cleanup")
 GONE_TIMEOUT = 10.0
 LEFTOVER_GRACE = 1.0
+SETTLE_TIME = 0.3
 LIVE_VOLATILE = ("tree", "fd", "maps", "signals", "sched")
 
 
@@ -58,7 +59,6 @@ class TestResult:
     criu_commands: list = field(default_factory=list)
     criu_error_lines: list = field(default_factory=list)
     workload_lines: list = field(default_factory=list)
-    leftovers: list = field(default_factory=list)
     sections: list = field(default_factory=list)     # (title, text) for the report
 
     def summary(self) -> str:
@@ -75,6 +75,32 @@ class TestResult:
         out.append(f"identity: {self.identity}")
         out.append(f"artifacts: {self.artifacts}")
         return "\n".join(out)
+
+
+def _taint() -> int:
+    try:
+        with open("/proc/sys/kernel/tainted") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def _mountpoints() -> list:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f]
+
+
+def _libc_umount(path: str) -> None:
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).umount2(path.encode(), 2)   # MNT_DETACH
 
 
 def _strip_prefix(line: str) -> str:
@@ -112,6 +138,7 @@ class TestRun:
         self.children_before = set(children(os.getpid()))
         self.criu_runs: list = []
         self.extra_criu_opts: list = []
+        self.taint_before = _taint()
 
     # ---- entry -------------------------------------------------------------
     def run(self) -> TestResult:
@@ -140,7 +167,10 @@ class TestRun:
             if f.details:
                 r.sections.append(("details", f.details))
         finally:
-            self._cleanup()
+            problems = self._cleanup()
+            if problems and r.outcome == "passed":
+                r.outcome, r.phase, r.message = "failed", "cleanup", problems[0]
+                r.sections.append(("cleanup", "\n".join(problems)))
             if lock is not None:
                 lock.close()
             r.timings["total"] = round(time.monotonic() - t0, 4)
@@ -301,8 +331,15 @@ class TestRun:
         return ignore
 
     def _compare_outside(self, desc: Desc, before, root: int, when: str) -> None:
-        after = snapshot_tree(root)
-        lines = diff(before, after, self._outside_ignore(desc))
+        # Right after a restore a task may still be on its way back into the
+        # call it was in (e.g. sigsuspend's temporary mask not yet in force):
+        # a difference must persist for a moment to count.
+        deadline = time.monotonic() + SETTLE_TIME
+        while True:
+            lines = diff(before, snapshot_tree(root), self._outside_ignore(desc))
+            if not lines or time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
         if lines:
             raise PhaseFailure("verify", f"state seen from /proc changed across {when}: {lines[0]}",
                                details="\n".join(lines))
@@ -412,21 +449,49 @@ class TestRun:
                            f"workload's last line is not PASS: {last!r}" if last else "workload printed nothing")
 
     # ---- teardown ------------------------------------------------------------
-    def _cleanup(self) -> None:
-        """Kill and reap every task this test started, whatever happened."""
+    def _cleanup(self) -> list:
+        """Kill and reap every task this test started, whatever happened.
+        Returns what the test left behind (a failure of a passing test)."""
         me = os.getpid()
-        extra = [p for p in children(me) if p not in self.children_before and p not in self.engine.reaper.owned]
-        leftovers = [p for p in kill_trees(self.roots + extra) if p not in (self.pid,)]
-        if self.result.outcome == "passed" and leftovers:
-            self.result.leftovers = leftovers
-        left = wait_gone(set(self.roots + extra + leftovers), GONE_TIMEOUT, self.engine.reaper)
+        problems = []
+
+        def ours():
+            extra = [p for p in children(me) if p not in self.children_before and p not in self.engine.reaper.owned]
+            return [p for root in self.roots + extra if root and proc_state(root) not in (None, "Z", "X")
+                    for p in descendants(root) if proc_state(p) not in (None, "Z", "X")], extra
+
+        if self.result.outcome == "passed":
+            # Give what exits on its own (a pseudo-init, a helper told to
+            # stop) a moment; whatever is still alive then was left behind.
+            deadline = time.monotonic() + LEFTOVER_GRACE
+            while ours()[0] and time.monotonic() < deadline:
+                self.engine.reaper.reap_adopted()
+                time.sleep(0.01)
+            alive = sorted(set(ours()[0]))
+            if alive:
+                problems.append(f"left {len(alive)} task(s) running after it ended: "
+                                + ", ".join(f"{p} ({_comm(p)})" for p in alive[:10]))
+        self.engine.reaper.reap_adopted()
+        _, extra = ours()
+        killed = kill_trees(self.roots + extra)
+        left = wait_gone(set(self.roots + extra + killed), GONE_TIMEOUT, self.engine.reaper)
         for p in list(self.engine.reaper.owned):
             if proc_state(p) is None:
                 self.engine.reaper.owned.discard(p)
         if left:
             self.result.sections.append(("cleanup", f"tasks still present after SIGKILL: {left}"))
+        mounts = [m for m in _mountpoints() if m.startswith(str(self.art) + "/") or m == str(self.art)]
+        if mounts:
+            problems.append(f"left mounts behind: {' '.join(mounts)}")
+            for m in reversed(mounts):
+                _libc_umount(m)
+        taint = _taint()
+        if taint != self.taint_before:
+            problems.append(f"kernel taint changed from {self.taint_before} to {taint} during the test "
+                            f"(see dmesg)")
         if self.flavor is not None:
             self.flavor.teardown()
+        return problems
 
     def _finish(self) -> None:
         r = self.result
