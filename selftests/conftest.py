@@ -98,3 +98,10 @@ def mini_suite(reachable_dir):
     assert not left, "tasks left behind:\n" + "\n".join(left)
     mounts = Path("/proc/self/mountinfo").read_text()
     assert str(reachable_dir) not in mounts, "mounts left behind"
+
+
+@pytest.fixture(scope="session")
+def real_criu():
+    """The criu the harness would use (provisioned if needed)."""
+    res = run_zdtm("provision", check=0)
+    return res.stdout.strip().splitlines()[-1]

@@ -90,12 +90,6 @@ exec {real_criu} "$@"
     return fake
 
 
-@pytest.fixture(scope="module")
-def real_criu():
-    res = run_zdtm("provision", check=0)
-    return res.stdout.strip().splitlines()[-1]
-
-
 def test_criu_crash_reported_with_signal(mini_suite, real_criu):
     mini_suite.add("t", copy_from="trivial.c")
     fake = _fake_criu(mini_suite, real_criu, "restore", "kill -SEGV $$")
@@ -157,3 +151,11 @@ def test_differs_in_desc_explains_a_change(mini_suite, real_criu):
                       'pid=$(echo "$@" | sed -n "s/.*--tree \\([0-9]*\\).*/\\1/p"); kill -USR1 $pid; sleep 0.2')
     res = mini_suite.run("-t", "static/t", "--criu-bin", fake)
     assert res.returncode == 0, res.stdout
+
+
+def test_task_left_running_fails_the_test(mini_suite):
+    mini_suite.add("t", copy_from="leaves_helper.c")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1, res.stdout
+    assert re.search(r"phase 'cleanup': left 1 task\(s\) running after it ended: \d+ \(t\)", res.stdout), res.stdout
+    # (the mini_suite fixture checks the helper is gone)

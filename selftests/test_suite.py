@@ -19,7 +19,8 @@ from zdtm.suite import Suite
 def _outcomes(junit: Path) -> dict:
     out = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        name = case.get("name")
+        # junit writes "static/pipe00[h]" as name "static.pipe00[h]"
+        name = case.get("name").replace(".", "/", 1)
         kind = "passed"
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
@@ -28,11 +29,12 @@ def _outcomes(junit: Path) -> dict:
     return out
 
 
-def _check_artifacts(run_dir: Path, test: str, flavor: str = "h"):
-    art = run_dir / test / flavor
+def _check_artifacts(run_dir: Path, test: str, variant: str = "h"):
+    art = run_dir / test / variant
     result = json.loads((art / "result.json").read_text())
     assert result["outcome"] == "passed", result
-    if "crfail" in result.get("identity", "") or not (art / "restore-1.log").exists():
+    if not (art / "restore-1.log").exists():      # crfail: refused dump, no restore
+        assert "crfail" in (PROJECT / "tests" / (test + ".desc")).read_text()
         return result
     assert "Dumping finished successfully" in (art / "dump-1.log").read_text()
     assert "Restore finished successfully" in (art / "restore-1.log").read_text()
@@ -40,28 +42,46 @@ def _check_artifacts(run_dir: Path, test: str, flavor: str = "h"):
     return result
 
 
-def test_whole_suite_via_pytest_xdist(reachable_dir):
+def _expected_items(flavors=("h", "ns", "uns"), suffix="") -> set:
+    out = set()
+    for w in Suite.load().workloads:
+        d = w.load_desc()
+        if "noauto" in d.flags:
+            continue
+        out |= {f"{w.name}[{f}{suffix}]" for f in flavors if f in d.flavors}
+    return out
+
+
+@pytest.mark.parametrize("criu_ns", [False, True], ids=["plain", "criu-ns"])
+def test_whole_suite_every_flavor_via_pytest_xdist(reachable_dir, criu_ns):
     junit = reachable_dir / "junit.xml"
     state = reachable_dir / "state"
     res = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "zdtm",
-                          "--zdtm-dir", str(state), "--junitxml", str(junit), "-rfEs"],
-                         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
-    assert res.returncode == 0, res.stdout[-6000:]
+                          "--zdtm-flavor", "all", "--zdtm-dir", str(state), "--junitxml", str(junit), "-rfEs",
+                          *(["--zdtm-criu-ns"] if criu_ns else [])],
+                         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
+    assert res.returncode == 0, res.stdout[-8000:]
     outcomes = _outcomes(junit)
-    names = {w.name for w in Suite.load().workloads}
-    noauto = {w.name for w in Suite.load().workloads if "noauto" in w.load_desc().flags}
-    hosted = {w.name for w in Suite.load().workloads if "h" in w.load_desc().flavors}
-    assert {n.removesuffix("[h]") for n in outcomes} == (hosted - noauto)
+    assert set(outcomes) == _expected_items(suffix="-criu-ns" if criu_ns else "")
     run_dir = (state / "runs" / "latest").resolve()
     for name, (kind, case) in outcomes.items():
         assert kind in ("passed", "skipped"), name
         if kind == "skipped":
             assert case.find("skipped").get("message"), f"{name} skipped without a reason"
             continue
-        result = _check_artifacts(run_dir, name.removesuffix("[h]"))
+        test, variant = name[:-1].split("[")
+        result = _check_artifacts(run_dir, test, variant)
         assert result["identity"], name
     assert not tasks_mentioning(state)
-    assert names
+
+
+def test_whole_suite_via_zdtm_run(reachable_dir):
+    state = reachable_dir / "state"
+    res = run_zdtm("run", "-a", "-f", "h,ns,uns", "-p", "2", "--zdtm-dir", state, timeout=1800)
+    assert res.returncode == 0, res.stdout[-8000:]
+    counts = re.search(r"(\d+) passed(?:, (\d+) skipped)?", res.stdout.strip().splitlines()[-1])
+    assert counts and int(counts.group(1)) + int(counts.group(2) or 0) == len(_expected_items()), res.stdout[-2000:]
+    assert not tasks_mentioning(state)
 
 
 def test_zdtm_run_single_test_as_workload_uid(reachable_dir):

@@ -176,10 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-suite", action="store_true", help="skip the -n 1 vs -n 2 suite timing")
     b.set_defaults(func=cmd_bench)
 
-    cn = sub.add_parser("criu-ns", help="criu drop-in: restore into a fresh pid+mount namespace",
-                        add_help=False)
-    cn.add_argument("criu_args", nargs=argparse.REMAINDER)
-    cn.set_defaults(func=lambda a: __import__("zdtm.criu_ns", fromlist=["main"]).main(a.criu_args))
+    # Listed for --help; main() hands its arguments to zdtm.criu_ns untouched.
+    sub.add_parser("criu-ns", help="criu drop-in: restore into a fresh pid+mount namespace "
+                                   "([--criu-bin PATH] ACTION criu-args...)")
 
     pv = sub.add_parser("provision", help="find or install criu; print its path")
     _common(pv)
@@ -188,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["criu-ns"]:
+        from .criu_ns import main as criu_ns_main
+        return criu_ns_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
