@@ -134,6 +134,10 @@ _CRED_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "C
               "NoNewPrivs", "Seccomp", "Umask")
 _PROC_SIG_KEYS = ("ShdPnd", "SigIgn", "SigCgt")     # shared by all threads
 _THREAD_SIG_KEYS = ("SigBlk", "SigPnd")             # per thread
+# Canon: the protocol libraries block SIGTERM and wait for it with
+# sigsuspend()/sigwait(), which lift the block only while waiting: whether a
+# thread is inside that wait at the moment we look is timing, not state.
+SIGTERM_BIT = 1 << 14
 # kind-specific fdinfo lines worth keeping (ids, inodes, timers' remaining
 # time are not: they change on restore or with time)
 _FDINFO_KEEP = ("eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "settime flags",
@@ -476,6 +480,7 @@ def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
                 if not translate:
                     th.vtid = _innermost(st.get("NSpid", ""), tid)
                 th.signals = {k: int(st.get(k, "0"), 16) for k in _THREAD_SIG_KEYS}
+                th.signals["SigBlk"] &= ~SIGTERM_BIT
             t.threads.append(th)
         kids[pid] = _children(pid, tids)
         todo.extend(kids[pid])

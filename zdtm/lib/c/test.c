@@ -56,6 +56,7 @@ static volatile sig_atomic_t sigterm_received;
 
 #define READY_BYTE 'R'
 #define SKIP_BYTE 'S'
+#define ACK_BYTE 'A'
 
 void zdtm_register_option(struct zdtm_option *opt)
 {
@@ -378,8 +379,17 @@ static void __attribute__((noreturn)) launcher(pid_t child, int rfd)
 	while (r < 0 && errno == EINTR);
 
 	if (r == 1 && c == READY_BYTE) {
-		if (write_pidfile(child) == 0)
+		if (write_pidfile(child) == 0) {
+			/* Tell the test the pidfile is there, then wait until it
+			 * has closed its end: when we exit ("ready"), the test
+			 * holds no fd of ours that a checkpoint would see. */
+			c = ACK_BYTE;
+			if (write_all(rfd, &c, 1) == 1)
+				do
+					r = read(rfd, &c, 1);
+				while (r > 0 || (r < 0 && errno == EINTR));
 			_exit(0);
+		}
 		pr_err("killing the test process %d: no pidfile", (int)child);
 		kill(child, SIGKILL);
 	} else if (r < 0) {
@@ -448,7 +458,7 @@ void test_init(int argc, char **argv)
 	switch_identity(prog);
 	redirect_stdio(prog);
 
-	/* a socketpair, not a pipe: the launcher's exit tells the test that the pidfile is there */
+	/* a socketpair, not a pipe: the launcher acks the pidfile on it */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p)) {
 		pr_perror("socketpair");
 		finish_outfile();
@@ -502,10 +512,11 @@ void test_daemon(void)
 	if (write_all(ready_fd, &c, 1) != 1)
 		pr_perror("can't signal readiness");
 	else
-		/* wait until the launcher has written the pidfile and exited (EOF) */
+		/* wait until the launcher has written the pidfile (its ack, or
+		 * EOF if it died); the launcher exits once we have closed */
 		do
 			r = read(ready_fd, &c, 1);
-		while (r > 0 || (r < 0 && errno == EINTR));
+		while ((r == 1 && c != ACK_BYTE) || (r < 0 && errno == EINTR));
 	close(ready_fd);
 	ready_fd = -1;
 }
