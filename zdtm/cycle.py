@@ -139,6 +139,7 @@ class TestRun:
         self.criu_runs: list = []
         self.extra_criu_opts: list = []
         self.taint_before = _taint()
+        self.tty_fds: list = []
 
     # ---- entry -------------------------------------------------------------
     def run(self) -> TestResult:
@@ -315,7 +316,16 @@ class TestRun:
     def _criu_call(self, action: str, desc: Desc, images: Path, n: int) -> CriuCall:
         extra = desc.dopts if action == "dump" else desc.ropts
         opts = list(desc.opts) + list(extra) + self.flavor.criu_opts(action) + self.extra_criu_opts
-        return CriuCall(images, self.art / f"{action}-{n}.log", opts)
+        call = CriuCall(images, self.art / f"{action}-{n}.log", opts)
+        if action == "restore" and "--shell-job" in opts:
+            # criu restore --shell-job hands its own terminal to the tree: give
+            # it one, kept open (master side) until the test is over.
+            if not self.tty_fds:                # one terminal for all iterations
+                master, slave = os.openpty()
+                os.fchown(slave, *self.owner)  # criu may restore as the owner
+                self.tty_fds = [master, slave]
+            call.tty_slave = self.tty_fds[1]
+        return call
 
     def _record(self, run: CriuRun, key: str) -> None:
         self.criu_runs.append(run)
@@ -492,6 +502,8 @@ class TestRun:
         if taint != self.taint_before:
             problems.append(f"kernel taint changed from {self.taint_before} to {taint} during the test "
                             f"(see dmesg)")
+        for fd in self.tty_fds:
+            os.close(fd)
         if self.flavor is not None:
             self.flavor.teardown()
         return problems

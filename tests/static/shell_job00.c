@@ -22,11 +22,10 @@
  * --shell-job, then `script -qec "criu restore --shell-job
  * --restore-detached ..."`, SIGTERM: PASS.
  *
- * noauto: criu restore --shell-job refuses to start unless its stdin is a
- * terminal ("Standard stream is not a terminal, aborting"), and the harness
- * runs criu with stdin on /dev/null.  The dump half works and can be run
- * with `zdtm run -t static/shell_job00 --norst`.  A harness that gives
- * criu restore a pty slave as stdin can run it whole.
+ * criu restore --shell-job refuses to start unless its stdin is a terminal
+ * ("Standard stream is not a terminal, aborting"): the harness gives criu
+ * restore a pty slave as stdin and controlling terminal for tests whose
+ * options have --shell-job.
  *
  * The helper exits when its master sees the slave's last close (the
  * dumped task killed, or the workload exiting) or after a timeout.

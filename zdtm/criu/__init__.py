@@ -78,6 +78,9 @@ class CriuCall:
     images: Path
     log: Path
     opts: list = field(default_factory=list)
+    #: a terminal master whose slave becomes criu's stdin and controlling
+    #: tty (restore --shell-job inherits criu's terminal)
+    tty_slave: Optional[int] = None
 
 
 class CriuDriver(ABC):
@@ -121,13 +124,19 @@ class CriuDriver(ABC):
         i = argv.index(self.criu_bin)
         return [sys.executable, "-m", "zdtm.criu_ns", "--criu-cmd", shlex.join(argv[:i + 1]), *argv[i + 1:]]
 
-    def _run(self, action: str, argv: list, log: Path, env: Optional[dict] = None) -> CriuRun:
+    def _run(self, action: str, argv: list, log: Path, env: Optional[dict] = None,
+             tty_slave: Optional[int] = None) -> CriuRun:
         if self.criu_ns:
             argv = self._through_criu_ns(argv)
         run = CriuRun(action, argv, log)
+        stdin = subprocess.DEVNULL
+        if tty_slave is not None:
+            # A new session whose controlling terminal is the slave.
+            argv = ["setsid", "--ctty"] + argv
+            stdin = tty_slave
         start = time.monotonic()
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, env=env or _criu_env(), text=True,
                                     errors="replace")
         except OSError as e:

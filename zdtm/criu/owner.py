@@ -46,7 +46,7 @@ class OwnerDumpDriver(CriuDriver):
         argv = self._restore_argv(call, pidfile)
         if not last:
             argv = self._as_owner(RESTORE_CAPS) + argv + ["--unprivileged"]
-        return self._run("restore", argv, call.log)
+        return self._run("restore", argv, call.log, tty_slave=call.tty_slave)
 
 
 class OwnerNamespacesDriver(OwnerDumpDriver):
@@ -67,4 +67,4 @@ class OwnerNamespacesDriver(OwnerDumpDriver):
         return self._run("dump", argv, call.log)
 
     def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
-        return self._run("restore", self._restore_argv(call, pidfile), call.log)
+        return self._run("restore", self._restore_argv(call, pidfile), call.log, tty_slave=call.tty_slave)

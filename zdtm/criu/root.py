@@ -15,4 +15,4 @@ class RootDriver(CriuDriver):
         return self._run("dump", self._dump_argv(pid, call, leave_running), call.log)
 
     def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
-        return self._run("restore", self._restore_argv(call, pidfile), call.log)
+        return self._run("restore", self._restore_argv(call, pidfile), call.log, tty_slave=call.tty_slave)
