@@ -7,6 +7,7 @@ happened (criu command lines and logs, the workload's output, result.json).
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from .suite import Workload
 
 PHASES = ("desc", "build", "start", "dump", "restore", "stop", "verify", "cleanup")
 GONE_TIMEOUT = 10.0
+_WORK_IDS = itertools.count(1)
 LEFTOVER_GRACE = 1.0
 SETTLE_TIME = 0.3
 LIVE_VOLATILE = ("tree", "fd", "maps", "signals", "sched")
@@ -125,7 +127,9 @@ class TestRun:
         variant = flavor_name + ("-criu-ns" if criu_ns else "")
         self.result = TestResult(workload.name, variant)
         self.art = engine.run_dir / workload.name / variant
-        self.work = self.art / "work"
+        # The workload's cwd gets a short path of its own (UNIX socket names
+        # must fit in 108 bytes); the artifacts dir links to it as work/.
+        self.work = engine.settings.state_dir / "w" / f"{os.getpid()}-{next(_WORK_IDS)}"
         self.images = self.art / "img"
         stem = workload.source.stem
         self.outfile = self.work / f"{stem}.out"
@@ -241,7 +245,12 @@ class TestRun:
         if self.art.exists():
             shutil.rmtree(self.art)
         self.art.mkdir(parents=True)
+        self.work.parent.mkdir(exist_ok=True)
+        os.chmod(self.work.parent, 0o755)
+        if self.work.exists():
+            shutil.rmtree(self.work)
         self.work.mkdir()
+        (self.art / "work").symlink_to(os.path.relpath(self.work, self.art))
         # Parent dirs: reachable by the workload uid.
         for p in [self.art, *self.art.relative_to(self.engine.run_dir).parents]:
             os.chmod(self.engine.run_dir / p, 0o755)

@@ -97,7 +97,7 @@ class Engine:
 
     def clean(self, everything: bool = False) -> list:
         removed = []
-        targets = [self.settings.state_dir / "runs", self.settings.state_dir / "build"]
+        targets = [self.settings.state_dir / d for d in ("runs", "w", "build")]
         if everything:
             targets.append(self.settings.cache_dir)
         for t in targets:

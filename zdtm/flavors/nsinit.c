@@ -304,19 +304,13 @@ static int init_stage2(void)
 	}
 	if (waitpid(launcher, &status, 0) != launcher)
 		die("waiting for the launcher");
-	/* Report the launcher's status; the channel closes, so no harness fd
-	 * is left in the tree criu dumps. */
 	c = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	if (write(sync_fd, &c, 1) != 1)
-		die("reporting to the outer process");
-	close(sync_fd);
-	if (c != 0)
-		return c;
-
-	test_pid = read_pidfile(cfg.test_pidfile);
-	if (test_pid <= 0)
-		die("no test pid in %s", cfg.test_pidfile);
-	if (cfg.drop_ids) {
+	test_pid = c == 0 ? read_pidfile(cfg.test_pidfile) : 0;
+	if (c == 0 && test_pid <= 0) {
+		fprintf(stderr, "nsinit: no test pid in %s\n", cfg.test_pidfile);
+		c = 121;
+	}
+	if (c == 0 && cfg.drop_ids) {
 		/* The whole tree then has the workload's ids (see the ns flavor). */
 		gid_t groups[2] = { 27495, 48244 };
 
@@ -324,6 +318,15 @@ static int init_stage2(void)
 			die("dropping to the workload's ids");
 		prctl(PR_SET_DUMPABLE, 1);
 	}
+	/* Report the launcher's status and close: the outer process exits
+	 * ("ready") only after this close, so the tree criu dumps holds no fd
+	 * of the harness's and the init is in its final state. */
+	if (write(sync_fd, &c, 1) != 1)
+		die("reporting to the outer process");
+	close(sync_fd);
+	if (c != 0)
+		return c;
+
 	for (;;) {
 		pid = waitpid(-1, &status, 0);
 		if (pid == test_pid)
@@ -337,7 +340,7 @@ int main(int argc, char **argv)
 {
 	static char stack[256 * 1024] __attribute__((aligned(16)));
 	int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
-	char path[64], c = 0;
+	char path[64], c = 0, status_byte;
 	pid_t init;
 	FILE *f;
 
@@ -370,5 +373,8 @@ int main(int argc, char **argv)
 		errno = 0;
 		die("the init died before the workload was ready (status 0x%x)", status);
 	}
+	/* wait for the init's close (see init_stage2) */
+	while (read(cfg.sync[0], &status_byte, 1) > 0)
+		;
 	return (unsigned char)c;
 }
