@@ -37,6 +37,8 @@ def test_empty_and_missing_mean_defaults(tmp_path):
     ("{'crfail_match': 'x'}", "without the 'crfail' flag"),
     ("{'opts': '--a \"b'}", "'opts'"),
     ("{'differs': 'fd'}", "'differs' must map each item"),
+    ("{'inherit_fd': 'socket'}", "only 'pipe' is supported"),
+    ("{'ext_mounts': 'a/b'}", "is not a plain name"),
     ("{'differs': {'bogus.x': 'why'}}", "unknown item 'bogus.x'"),
     ("{'differs': {'fd.3.pos': ' '}}", "needs a reason"),
 ])

@@ -32,6 +32,8 @@ from .suite import Workload
 
 PHASES = ("desc", "build", "start", "dump", "restore", "stop", "verify", "cleanup")
 GONE_TIMEOUT = 10.0
+INHERIT_FD_MESSAGE = b"zdtm: written by the harness after restore\n"
+NSINIT_SOURCE = Path(__file__).resolve().parent / "flavors" / "nsinit.c"
 _WORK_IDS = itertools.count(1)
 LEFTOVER_GRACE = 1.0
 SETTLE_TIME = 0.3
@@ -144,6 +146,8 @@ class TestRun:
         self.extra_criu_opts: list = []
         self.taint_before = _taint()
         self.tty_fds: list = []
+        self.inherit: Optional[tuple] = None      # (workload's read end, write end, criu's read end)
+        self.exec_cmd_procs: list = []
 
     # ---- entry -------------------------------------------------------------
     def run(self) -> TestResult:
@@ -213,6 +217,8 @@ class TestRun:
         reason = self.flavor.unavailable(facts)
         if reason:
             raise Skip(f"flavor {self.flavor_name}: {reason}")
+        if self.criu_ns and "--exec-cmd" in desc.opts + desc.ropts:
+            raise Skip("criu-ns restores detached under its own pseudo-init, which --exec-cmd excludes")
         ident = eng.identity_for("suid" in desc.flags, self.flavor_name)
         self.as_root, self.drop_ids = ident.as_root, ident.drop_ids
         self.driver, self.result.identity = eng.driver(ident.driver, self.criu_ns), ident.text
@@ -258,6 +264,15 @@ class TestRun:
         for p in (self.art, self.work):
             os.chown(p, *self.owner)
         self.driver.prepare_dir(self.images)
+        for name in desc.ext_mounts:
+            host_dir = self.art / f"ext-{name}"
+            host_dir.mkdir()
+            os.chown(host_dir, *self.owner)
+            (host_dir / "zdtm-external").write_text(f"{name}\n")
+            try:
+                self.flavor.add_external_mount(name, host_dir)
+            except FlavorUnavailable as e:
+                raise Skip(str(e)) from None
 
     def _workload_args(self, desc: Desc) -> list:
         stem = self.workload.source.stem
@@ -275,6 +290,13 @@ class TestRun:
         env.update(dict(exe.env))
         argv = list(exe.argv) + [f"--pidfile={self.pidfile}", f"--outfile={self.outfile}"]
         argv += self._workload_args(desc)
+        if desc.inherit_fd:
+            # The workload holds the read end; we keep the write end and a
+            # second read end to hand to criu restore (--inherit-fd).
+            r, w = os.pipe()
+            self.inherit = (r, w, os.dup(r))
+            os.set_inheritable(r, True)
+            argv.append(f"--inhfd={r}")
         inprogress = Path(str(self.outfile) + ".inprogress")
         fd = os.open(inprogress, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.fchown(fd, *self.owner)
@@ -283,11 +305,14 @@ class TestRun:
         t = time.monotonic()
         try:
             try:
-                launcher = self.flavor.launch(argv, env, self.work, fd, self.art, self.drop_ids)
+                launcher = self.flavor.launch(argv, env, self.work, fd, self.art, self.drop_ids,
+                                              pass_fds=(self.inherit[0],) if self.inherit else ())
             except OSError as e:
                 raise PhaseFailure("start", f"cannot execute {argv[0]}: {e.strerror}") from None
         finally:
             os.close(fd)
+            if self.inherit:
+                os.close(self.inherit[0])
         self.roots.append(launcher.pid)
         self.engine.reaper.owned.add(launcher.pid)
         try:
@@ -326,6 +351,14 @@ class TestRun:
         extra = desc.dopts if action == "dump" else desc.ropts
         opts = list(desc.opts) + list(extra) + self.flavor.criu_opts(action) + self.extra_criu_opts
         call = CriuCall(images, self.art / f"{action}-{n}.log", opts)
+        if action == "restore":
+            call.pidfile = self.art / f"restore-{n}.pid"
+            if self.inherit:
+                keep = self.inherit[2]
+                call.pass_fds = (keep,)
+                call.opts += ["--inherit-fd", f"fd[{keep}]:pipe:[{os.fstat(keep).st_ino}]"]
+            if "--exec-cmd" in opts:
+                call.exec_cmd = [str(self.engine.builder.tool(NSINIT_SOURCE)), "--reap"]
         if action == "restore" and "--shell-job" in opts:
             # criu restore --shell-job hands its own terminal to the tree: give
             # it one, kept open (master side) until the test is over.
@@ -392,10 +425,12 @@ class TestRun:
             finally:
                 for fd in fds:
                     os.close(fd)
-            restored_pidfile = self.art / f"restore-{n}.pid"
-            run = self.driver.restore(self._criu_call("restore", desc, images, n), restored_pidfile,
-                                      last=n == self.settings.iters)
+            call = self._criu_call("restore", desc, images, n)
+            restored_pidfile = call.pidfile
+            run = self.driver.restore(call, restored_pidfile, last=n == self.settings.iters)
             self._record(run, "restore")
+            if run.exec_cmd_process is not None:
+                self.exec_cmd_procs.append(run.exec_cmd_process)
             if not run.ok:
                 raise PhaseFailure("restore", run.status(), criu=run)
             try:
@@ -414,6 +449,8 @@ class TestRun:
                                                   f"not found in the restored tree of {new_pid}")
                 self.roots.append(self.pid)
             self._compare_outside(desc, before, self.root_pid, "dump and restore")
+            if self.inherit:
+                os.write(self.inherit[1], INHERIT_FD_MESSAGE)
 
     def _judge_crfail(self, desc: Desc, run: CriuRun) -> None:
         if run.ok:
@@ -511,8 +548,13 @@ class TestRun:
         if taint != self.taint_before:
             problems.append(f"kernel taint changed from {self.taint_before} to {taint} during the test "
                             f"(see dmesg)")
-        for fd in self.tty_fds:
+        for fd in self.tty_fds + list(self.inherit[1:] if self.inherit else ()):
             os.close(fd)
+        for proc in self.exec_cmd_procs:      # criu turned --exec-cmd reaper
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            self.engine.reaper.owned.discard(proc.pid)
         if self.flavor is not None:
             self.flavor.teardown()
         return problems

@@ -43,6 +43,8 @@ KNOWN_KEYS = {
     "cflags": "extra C compiler flags",
     "ldflags": "extra linker flags",
     "crfail_match": "regex criu's dump log must match when a crfail test is refused",
+    "inherit_fd": "'pipe': the workload gets --inhfd=N, the read end of a pipe the harness keeps; criu restore gets it back with --inherit-fd, and the harness writes a line into it after restore",
+    "ext_mounts": "names of host directories bound at /mnt/NAME in ns/uns, given to criu as external mounts",
     "differs": "{item: reason}: what the outside check may see change across C/R, and why",
 }
 
@@ -72,6 +74,8 @@ class Desc:
     ldflags: tuple = ()
     crfail_match: Optional[str] = None
     differs: tuple = ()          # ((item, reason), ...)
+    ext_mounts: tuple = ()
+    inherit_fd: Optional[str] = None
     path: Optional[Path] = field(default=None, compare=False)
 
     def arch_mismatch(self, machine: Optional[str] = None) -> Optional[str]:
@@ -160,6 +164,16 @@ def parse_desc(path: Path, text: str) -> Desc:
             kw["flags"] = frozenset(flags)
         elif key in ("opts", "dopts", "ropts", "args", "cflags", "ldflags"):
             kw[key] = _argv(path, text, key, value)
+        elif key == "inherit_fd":
+            if value != "pipe":
+                raise DescError(path, line, f"'inherit_fd': only 'pipe' is supported, not {value!r}")
+            kw["inherit_fd"] = value
+        elif key == "ext_mounts":
+            names = _words(path, text, key, value)
+            bad = [n for n in names if not re.fullmatch(r"[A-Za-z0-9_-]+", n)]
+            if bad:
+                raise DescError(path, line, f"'ext_mounts': {bad[0]!r} is not a plain name")
+            kw["ext_mounts"] = names
         elif key == "feature":
             kw["features"] = _words(path, text, key, value)
         elif key in ("arch", "deps"):

@@ -31,6 +31,7 @@ class CriuRun:
     timed_out: bool = False
     output: str = ""
     spawn_error: Optional[str] = None
+    exec_cmd_process: Optional[object] = None   # Popen of criu turned --exec-cmd
 
     @property
     def ok(self) -> bool:
@@ -78,9 +79,14 @@ class CriuCall:
     images: Path
     log: Path
     opts: list = field(default_factory=list)
-    #: a terminal master whose slave becomes criu's stdin and controlling
-    #: tty (restore --shell-job inherits criu's terminal)
+    #: a terminal slave to be criu's stdin and controlling tty (restore
+    #: --shell-job hands criu's terminal to the tree)
     tty_slave: Optional[int] = None
+    #: fds criu inherits (restore --inherit-fd fd[N]:...)
+    pass_fds: tuple = ()
+    #: restore --exec-cmd: criu execs this after restoring, as the tree's parent
+    exec_cmd: list = field(default_factory=list)
+    pidfile: Optional[Path] = None
 
 
 class CriuDriver(ABC):
@@ -114,8 +120,11 @@ class CriuDriver(ABC):
         return argv + list(call.opts)
 
     def _restore_argv(self, call: CriuCall, pidfile: Path) -> list:
+        # --exec-cmd makes criu itself the restored tree's parent, which
+        # criu refuses to combine with --restore-detached.
+        detach = [] if call.exec_cmd else ["--restore-detached"]
         return [self.criu_bin, "restore", "--images-dir", str(call.images), "--log-file", str(call.log),
-                "-v4", "--restore-detached", "--pidfile", str(pidfile)] + list(call.opts)
+                "-v4", *detach, "--pidfile", str(pidfile)] + list(call.opts)
 
     def _through_criu_ns(self, argv: list) -> list:
         """The same command with our criu-ns wrapper in front of criu: the
@@ -124,40 +133,66 @@ class CriuDriver(ABC):
         i = argv.index(self.criu_bin)
         return [sys.executable, "-m", "zdtm.criu_ns", "--criu-cmd", shlex.join(argv[:i + 1]), *argv[i + 1:]]
 
-    def _run(self, action: str, argv: list, log: Path, env: Optional[dict] = None,
-             tty_slave: Optional[int] = None) -> CriuRun:
+    def _run(self, action: str, argv: list, call: CriuCall) -> CriuRun:
         if self.criu_ns:
             argv = self._through_criu_ns(argv)
-        run = CriuRun(action, argv, log)
+        if call.exec_cmd:
+            argv = argv + ["--", *call.exec_cmd]
+        run = CriuRun(action, argv, call.log)
         stdin = subprocess.DEVNULL
-        if tty_slave is not None:
+        if call.tty_slave is not None:
             # A new session whose controlling terminal is the slave.
             argv = ["setsid", "--ctty"] + argv
-            stdin = tty_slave
+            stdin = call.tty_slave
+        out_path = call.log.with_name(call.log.name + ".out")
         start = time.monotonic()
         try:
-            proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, env=env or _criu_env(), text=True,
-                                    errors="replace")
+            with open(out_path, "w") as out:
+                proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
+                                        env=_criu_env(), pass_fds=call.pass_fds)
         except OSError as e:
             run.spawn_error = f"{argv[0]}: {e.strerror}"
             return run
         self.reaper.owned.add(proc.pid)
         try:
-            run.output, _ = proc.communicate(timeout=self.timeout)
+            if call.exec_cmd:
+                # criu becomes the command once the tree is restored: done
+                # when it has written the pidfile (or died).
+                run.returncode = _wait_for_file(proc, call.pidfile, self.timeout)
+                run.exec_cmd_process = proc
+            else:
+                run.returncode = proc.wait(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             run.timed_out = True
             proc.kill()
-            run.output, _ = proc.communicate()
+            proc.wait()
         except BaseException:       # interrupted: never leave criu running
             proc.kill()
             proc.wait()
             raise
         finally:
-            self.reaper.owned.discard(proc.pid)
-        run.returncode = proc.returncode
+            if proc.returncode is not None:
+                self.reaper.owned.discard(proc.pid)
+        if run.returncode is None:
+            run.returncode = proc.returncode
         run.duration = time.monotonic() - start
+        run.output = out_path.read_text(errors="replace")
         return run
+
+
+def _wait_for_file(proc, path: Optional[Path], timeout: float) -> Optional[int]:
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        if path is not None and path.exists() and path.stat().st_size > 0:
+            return 0
+        rc = proc.poll()
+        if rc is not None:
+            return rc
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
 
 
 def _criu_env() -> dict:

@@ -40,13 +40,13 @@ class OwnerDumpDriver(CriuDriver):
 
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
         argv = self._as_owner(DUMP_CAPS) + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
-        return self._run("dump", argv, call.log)
+        return self._run("dump", argv, call)
 
     def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
         argv = self._restore_argv(call, pidfile)
         if not last:
             argv = self._as_owner(RESTORE_CAPS) + argv + ["--unprivileged"]
-        return self._run("restore", argv, call.log, tty_slave=call.tty_slave)
+        return self._run("restore", argv, call)
 
 
 class OwnerNamespacesDriver(OwnerDumpDriver):
@@ -64,7 +64,7 @@ class OwnerNamespacesDriver(OwnerDumpDriver):
 
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
         argv = self._as_owner(self.CAPS) + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
-        return self._run("dump", argv, call.log)
+        return self._run("dump", argv, call)
 
     def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
-        return self._run("restore", self._restore_argv(call, pidfile), call.log, tty_slave=call.tty_slave)
+        return self._run("restore", self._restore_argv(call, pidfile), call)

@@ -12,7 +12,7 @@ class RootDriver(CriuDriver):
     description = "criu runs as root for dump and restore"
 
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
-        return self._run("dump", self._dump_argv(pid, call, leave_running), call.log)
+        return self._run("dump", self._dump_argv(pid, call, leave_running), call)
 
     def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
-        return self._run("restore", self._restore_argv(call, pidfile), call.log, tty_slave=call.tty_slave)
+        return self._run("restore", self._restore_argv(call, pidfile), call)

@@ -35,7 +35,8 @@ class Flavor(ABC):
         return uid, gid
 
     @abstractmethod
-    def launch(self, argv: list, env: dict, cwd: Path, output, art: Path, drop_ids: bool = False) -> subprocess.Popen:
+    def launch(self, argv: list, env: dict, cwd: Path, output, art: Path, drop_ids: bool = False,
+               pass_fds=()) -> subprocess.Popen:
         """Start the protocol launcher; its exit 0 means "ready"."""
 
     def locate(self, test_pid: int) -> tuple:
@@ -46,6 +47,9 @@ class Flavor(ABC):
     def find_test(self, root: int, test_pid: int) -> Optional[int]:
         """Host pid of the test process in a restored tree rooted at root."""
         return root
+
+    def add_external_mount(self, name: str, host_dir: Path) -> None:
+        raise FlavorUnavailable(f"flavor {self.name} has no mount namespace for external mounts")
 
     def criu_opts(self, action: str) -> list:
         """Extra criu options this flavor needs for `dump` / `restore`."""

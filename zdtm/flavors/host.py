@@ -11,6 +11,7 @@ class HostFlavor(Flavor):
     name = "h"
     description = "the harness's own namespaces"
 
-    def launch(self, argv: list, env: dict, cwd: Path, output, art: Path, drop_ids: bool = False) -> subprocess.Popen:
+    def launch(self, argv: list, env: dict, cwd: Path, output, art: Path, drop_ids: bool = False,
+               pass_fds=()) -> subprocess.Popen:
         return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=output, stderr=output, close_fds=True)
+                                stdout=output, stderr=output, close_fds=True, pass_fds=pass_fds)

@@ -70,6 +70,7 @@ class NamespaceFlavor(Flavor):
         self.root = state / "nsroot"
         self.dev = state / "nsdev"
         self.init_pidfile: Optional[Path] = None
+        self.ext_mounts: list = []      # (name, host dir)
 
     # ---- preparation -------------------------------------------------------
     def unavailable(self, facts) -> Optional[str]:
@@ -85,7 +86,18 @@ class NamespaceFlavor(Flavor):
                 binds.append((str(host), str(host), True))
         binds.append((str(self.dev), "/dev", False))
         binds.append((str(self.state), str(self.state), False))
+        binds += [(str(src), f"/mnt/{name}", False) for name, src in self.ext_mounts]
         return binds
+
+    def add_external_mount(self, name: str, host_dir: Path) -> None:
+        """A host directory bound at /mnt/NAME inside: an external mount,
+        which criu gets as --external mnt[...] on dump and restore."""
+        self.ext_mounts.append((name, host_dir))
+        mountpoint = self.root / "mnt" / name
+        if not mountpoint.is_dir():
+            with open(self.state / "nsroot.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                mountpoint.mkdir(parents=True, exist_ok=True)
 
     def _prepare(self) -> None:
         """Create the cached root and /dev once (under a lock)."""
@@ -127,7 +139,8 @@ class NamespaceFlavor(Flavor):
         return map_id(UID_MAP, uid), map_id(GID_MAP, gid)
 
     # ---- running ---------------------------------------------------------------
-    def launch(self, argv: list, env: dict, cwd: Path, output, art: Path = None, drop_ids: bool = False):
+    def launch(self, argv: list, env: dict, cwd: Path, output, art: Path = None, drop_ids: bool = False,
+               pass_fds=()):
         self._prepare()
         nsinit = self.engine.builder.tool(Path(__file__).with_name("nsinit.c"))
         self.init_pidfile = art / "init.pid"
@@ -141,7 +154,7 @@ class NamespaceFlavor(Flavor):
         cmd += [f"--bind={src}:{dst}" + (":ro" if ro else "") for src, dst, ro in self._binds()]
         cmd += ["--", *argv]
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=output, stderr=output, close_fds=True)
+                                stdout=output, stderr=output, close_fds=True, pass_fds=pass_fds)
 
     def locate(self, test_ns_pid: int) -> tuple:
         """(root of the tree to dump, host pid of the test process)."""

@@ -116,6 +116,13 @@ static void parse(int argc, char **argv)
 			cfg.sync_fd = atoi(a + 9);
 			continue;
 		}
+		if (!strcmp(a, "--reap")) {
+			/* criu restore --exec-cmd: be the restored tree's parent,
+			 * reap until it is gone */
+			while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+				;
+			exit(0);
+		}
 		if (!strcmp(a, "--drop-ids")) {
 			cfg.drop_ids = 1;
 			continue;
