@@ -24,7 +24,6 @@ from zdtm.snapshot import (Fd, Mount, TaskSnap, ThreadSnap, TreeSnapshot, canoni
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "workloads" / "snap_tree.py"
 PROJECT = HERE.parent
-CRIU = PROJECT / ".cache" / "criu-4.2.1-1" / "bin" / "criu"
 
 
 # ------------------------------------------------------------ synthetic
@@ -407,8 +406,8 @@ def test_snapshot_time_small_tree(start_tree):
 
 # ------------------------------------------------------------ real criu
 
-def _criu(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CRIU), *map(str, args)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+def _criu(criu, *args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(criu), *map(str, args)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=60, cwd=cwd)
 
 
@@ -419,9 +418,8 @@ def _log_errors(path: Path) -> str:
         return ""
 
 
-@pytest.mark.skipif(not CRIU.exists(), reason="no provisioned criu in .cache")
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-def test_real_criu_round_trip_no_difference(start_tree):
+def test_real_criu_round_trip_no_difference(start_tree, real_criu):
     """Dump and restore (twice) a tree with a pipe holding data, a file at an
     offset, a deleted file, a socketpair, an eventfd, shared and private
     mappings, a thread, a blocked signal, a umask and a child: /proc must
@@ -433,11 +431,11 @@ def test_real_criu_round_trip_no_difference(start_tree):
         before = snapshot_tree(t.pid)
         img = t.dir / f"img{i}"
         img.mkdir()
-        res = _criu("dump", "-t", t.pid, "-D", img, "-o", "dump.log", "-v4")
+        res = _criu(real_criu, "dump", "-t", t.pid, "-D", img, "-o", "dump.log", "-v4")
         assert res.returncode == 0, res.stdout + _log_errors(img / "dump.log")
         assert not procs.wait_gone(pids, 10, procs.Reaper()), "dumped tasks still there"
         (t.dir / "restored.pid").unlink(missing_ok=True)
-        res = _criu("restore", "-D", img, "-o", "restore.log", "-v4", "--restore-detached",
+        res = _criu(real_criu, "restore", "-D", img, "-o", "restore.log", "-v4", "--restore-detached",
                     "--pidfile", t.dir / "restored.pid")
         assert res.returncode == 0, res.stdout + _log_errors(img / "restore.log")
         assert int((t.dir / "restored.pid").read_text()) == t.pid
