@@ -75,7 +75,7 @@ class MiniSuite:
             (self.tests / (name + ".desc")).write_text(desc)
 
     def run(self, *args, **kw) -> subprocess.CompletedProcess:
-        return run_zdtm("run", "--suite", self.file, "--zdtm-dir", self.state, *args, **kw)
+        return run_zdtm("run", "--suite", self.file, "--zdtm-dir", self.state, "-f", "h", *args, **kw)
 
     def latest(self) -> Path:
         return (self.state / "runs" / "latest").resolve()

@@ -86,7 +86,8 @@ def test_whole_suite_via_zdtm_run(reachable_dir):
 
 def test_zdtm_run_single_test_as_workload_uid(reachable_dir):
     state = reachable_dir / "state"
-    res = run_zdtm("run", "-t", "static/env00", "-t", "py_env", "--zdtm-dir", state, "--keep-img", "always")
+    res = run_zdtm("run", "-t", "static/env00", "-t", "py_env", "-f", "h", "--zdtm-dir", state,
+                   "--keep-img", "always")
     assert res.returncode == 0, res.stdout
     assert "2 passed" in res.stdout
     run_dir = (state / "runs" / "latest").resolve()
@@ -104,7 +105,7 @@ def test_noauto_only_when_named(reachable_dir):
     state = reachable_dir / "state"
     res = run_zdtm("run", "-T", "noauto", "--zdtm-dir", state)
     assert res.returncode == 5, res.stdout          # nothing selected
-    res = run_zdtm("run", "-t", "static/noauto00", "--zdtm-dir", state)
+    res = run_zdtm("run", "-t", "static/noauto00", "-f", "h", "--zdtm-dir", state)
     assert res.returncode == 0 and "1 passed" in res.stdout, res.stdout
 
 
@@ -157,12 +158,12 @@ def test_list_info():
 
 def test_iterations_and_norst(reachable_dir):
     state = reachable_dir / "state"
-    res = run_zdtm("run", "-t", "static/pipe00", "-t", "static/py_pipe", "--iters", "3", "--zdtm-dir", state)
+    res = run_zdtm("run", "-t", "static/pipe00", "-t", "static/py_pipe", "--iters", "3", "-f", "h", "--zdtm-dir", state)
     assert res.returncode == 0 and "2 passed" in res.stdout, res.stdout
     art = (state / "runs" / "latest").resolve() / "static" / "pipe00" / "h"
     for n in (1, 2, 3):
         assert "Restore finished successfully" in (art / f"restore-{n}.log").read_text()
-    res = run_zdtm("run", "-t", "static/pipe00", "--norst", "--iters", "2", "--zdtm-dir", state)
+    res = run_zdtm("run", "-t", "static/pipe00", "--norst", "--iters", "2", "-f", "h", "--zdtm-dir", state)
     assert res.returncode == 0, res.stdout
     art = (state / "runs" / "latest").resolve() / "static" / "pipe00" / "h"
     commands = (art / "criu-commands.txt").read_text().splitlines()

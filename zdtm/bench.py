@@ -83,7 +83,7 @@ def main(args) -> int:
     if not args.no_suite:
         w1, s1 = bench_suite(1)
         w2, s2 = bench_suite(2)
-        print(f"whole suite, flavor h: -n 1 {w1:6.1f} s ({s1})")
-        print(f"                       -n 2 {w2:6.1f} s ({s2})")
+        print(f"whole suite, all flavors: -n 1 {w1:6.1f} s ({s1})")
+        print(f"                          -n 2 {w2:6.1f} s ({s2})")
         print(f"  speed-up -n 2 vs -n 1       {w1 / max(w2, 1e-6):8.2f}x")
     return 0

@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-a", "--all", action="store_true", help="run every test (the default without -t)")
     r.add_argument("-T", "--filter", action="append", metavar="REGEX", help="only tests whose name matches")
     r.add_argument("-x", "--exclude", action="append", metavar="REGEX", help="skip tests whose name matches")
-    r.add_argument("-f", "--flavor", default="h", help="flavors: h[,ns,uns], all or best (default: h)")
+    r.add_argument("-f", "--flavor", default="all",
+                   help="flavors: h[,ns,uns], all (every flavor a test allows: the default) or best")
     r.add_argument("--iters", type=int, default=1, help="C/R cycles per test")
     r.add_argument("--norst", action="store_true", help="dump with --leave-running, no restore")
     r.add_argument("--criu-ns", action="store_true", help="run criu through zdtm criu-ns")

@@ -78,7 +78,7 @@ class Settings:
     criu_bin: Optional[str] = None
     state_dir: Path = field(default_factory=default_state_dir)
     cache_dir: Path = field(default_factory=default_cache_dir)
-    flavors: tuple = ("h",)
+    flavors: tuple = ("h", "ns", "uns")
     iters: int = 1
     norst: bool = False
     keep_img: str = "failed"

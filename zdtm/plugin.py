@@ -25,8 +25,9 @@ def pytest_addoption(parser):
     g = parser.getgroup("zdtm", "zdtm: CRIU checkpoint/restore tests")
     g.addoption("--criu-bin", metavar="PATH", help="criu binary to test (default: $ZDTM_CRIU_BIN, "
                 "a provisioned one in the cache, criu on PATH if `criu check` passes, else provision one)")
-    g.addoption("--zdtm-flavor", metavar="LIST", default=os.environ.get("ZDTM_FLAVOR", "h"),
-                help="comma-separated flavors (h,ns,uns), 'all' or 'best' (default: h)")
+    g.addoption("--zdtm-flavor", metavar="LIST", default=os.environ.get("ZDTM_FLAVOR", "all"),
+                help="comma-separated flavors (h,ns,uns), 'all' (each flavor a test's .desc allows; "
+                     "the default) or 'best' (the most isolated one)")
     g.addoption("--zdtm-iters", type=int, default=1, metavar="N", help="C/R cycles per test")
     g.addoption("--zdtm-criu-ns", action="store_true",
                 help="run criu through zdtm criu-ns (restore into a fresh pid+mount namespace)")

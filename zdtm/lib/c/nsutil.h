@@ -1,0 +1,117 @@
+/*
+ * nsutil.h - helpers for workloads about namespaces: the mount table
+ * (/proc/self/mountinfo) and rtnetlink (links, veth pairs, IPv4 addresses
+ * and routes) without the ip(8) tool.
+ *
+ * Every function returns 0 on success and -1 with errno set on failure,
+ * unless said otherwise.
+ */
+#ifndef ZDTM_NSUTIL_H
+#define ZDTM_NSUTIL_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ */
+/* Mount table.                                                        */
+
+struct nsu_mount {
+	int id, parent_id;
+	unsigned int major, minor;
+	char root[PATH_MAX];		/* root of the mount inside its filesystem */
+	char mountpoint[PATH_MAX];	/* unescaped */
+	char opts[256];			/* per-mount options: "rw,nosuid,..." */
+	char optional[256];		/* "shared:N master:M ..." or "" */
+	char fstype[64];
+	char source[256];
+	char super_opts[512];
+};
+
+/*
+ * Read /proc/self/mountinfo into a malloc'ed array (*out, free() it);
+ * returns the number of mounts, -1 on error.
+ */
+int nsu_mounts(struct nsu_mount **out);
+
+/*
+ * The mounts at `mountpoint` (an absolute path): returns how many there
+ * are (0: not a mount point; > 1: overmounted there), -1 on error.  *top
+ * (optional) gets the topmost one -- the one no other mount at the same
+ * place sits on -- and *bottom (optional) the lowest one.
+ */
+int nsu_mount_at(const char *mountpoint, struct nsu_mount *top, struct nsu_mount *bottom);
+
+/* 1 if the comma-separated `list` has the option `opt` exactly, else 0 */
+int nsu_has_opt(const char *list, const char *opt);
+
+/* the N of "tag:N" in an optional-fields string ("shared", "master",
+ * "propagate_from"), 0 if absent */
+int nsu_tag(const char *optional, const char *tag);
+
+/* getcwd() + "/" + rel into buf (len bytes) */
+int nsu_abspath(const char *rel, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* rtnetlink.                                                          */
+
+/* a NETLINK_ROUTE socket (close() it), -1 on error */
+int rtnl_open(void);
+
+/*
+ * Create a veth pair `name` <-> `peer` (RTM_NEWLINK, IFLA_INFO_KIND
+ * "veth").  peer_netns_fd >= 0 puts the peer into that network namespace
+ * (an fd of /proc/PID/ns/net), -1 keeps it here.
+ */
+int rtnl_veth_create(int nl, const char *name, const char *peer, int peer_netns_fd);
+
+/* set the MTU (mtu > 0) and/or the IFF_UP flag (up: 1 up, 0 down, -1 keep) */
+int rtnl_link_set(int nl, const char *name, int mtu, int up);
+
+/* delete a link */
+int rtnl_link_del(int nl, const char *name);
+
+struct rtnl_link {
+	int index;
+	char name[IF_NAMESIZE];
+	unsigned int flags;		/* IFF_* */
+	int mtu;
+	int operstate;			/* IF_OPER_* */
+	int link;			/* IFLA_LINK: the peer's ifindex (veth), 0 if none */
+	int link_netnsid;		/* IFLA_LINK_NETNSID, -1 if absent */
+	char kind[32];			/* IFLA_INFO_KIND, "" if none */
+	unsigned char mac[6];
+	uint64_t rx_packets, tx_packets;
+};
+
+/* 0 and *l filled; -1 with errno ENODEV when there is no such link */
+int rtnl_link_get(int nl, const char *name, struct rtnl_link *l);
+
+/* add IPv4 address `addr`/prefix to the link `name` */
+int rtnl_addr4_add(int nl, const char *name, const char *addr, int prefix);
+
+/* 1 if the link with index `ifindex` has `addr`/prefix, 0 if not, -1 on error */
+int rtnl_addr4_has(int nl, int ifindex, const char *addr, int prefix);
+
+/* how many IPv4 addresses the link has, -1 on error */
+int rtnl_addr4_count(int nl, int ifindex);
+
+/*
+ * Add a unicast route in the main table: dst/prefix via gw ("" or NULL:
+ * directly connected) out of link `dev`, with `metric` (0: none).
+ */
+int rtnl_route4_add(int nl, const char *dst, int prefix, const char *gw, const char *dev, int metric);
+
+struct rtnl_route {
+	int oif;
+	char gw[16];		/* dotted quad, "" if none */
+	int metric;		/* -1 if none */
+	int protocol;		/* RTPROT_* */
+	int scope;
+	int type;
+};
+
+/* find dst/prefix in the main table: 1 and *r filled, 0 if absent, -1 on error */
+int rtnl_route4_get(int nl, const char *dst, int prefix, struct rtnl_route *r);
+
+#endif /* ZDTM_NSUTIL_H */
