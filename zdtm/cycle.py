@@ -171,8 +171,8 @@ class TestRun:
             r.outcome, r.phase, r.message = "failed", f.phase, f.message
             if f.criu is not None:
                 r.criu_error_lines = f.criu.error_lines()
-                r.sections.append((f"criu {f.criu.action} log ({f.criu.log.name}, last lines)",
-                                   "\n".join(f.criu.log_text().splitlines()[-40:])))
+                # The whole log (pytest's --show-capture=no hides sections).
+                r.sections.append((f"criu {f.criu.action} log {f.criu.log}", f.criu.log_text()))
             if f.details:
                 r.sections.append(("details", f.details))
         finally:
@@ -570,7 +570,8 @@ class TestRun:
         if not r.workload_lines:
             self._output_lines()
         if r.outcome == "failed":
-            r.sections.append(("workload output", "\n".join(r.workload_lines)))
+            out = self.outfile if self.outfile.exists() else Path(str(self.outfile) + ".inprogress")
+            r.sections.append((f"workload output {out}", "\n".join(_tail(out, 100000))))
         (self.art / "criu-commands.txt").write_text("".join(c + "\n" for c in r.criu_commands))
         data = {k: v for k, v in asdict(r).items() if k != "sections"}
         (self.art / "result.json").write_text(json.dumps(data, indent=2) + "\n")

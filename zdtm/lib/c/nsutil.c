@@ -45,7 +45,7 @@ static void copy_field(char *dst, size_t len, const char *src)
 static int parse_line(char *line, struct nsu_mount *m)
 {
 	char *f[16], *save = NULL, *tok;
-	int n = 0, dash = -1, i;
+	int n = 0, dash = -1;
 
 	memset(m, 0, sizeof(*m));
 	for (tok = strtok_r(line, " ", &save); tok && n < 64; tok = strtok_r(NULL, " ", &save)) {
@@ -81,8 +81,6 @@ static int parse_line(char *line, struct nsu_mount *m)
 	unescape(m->root);
 	unescape(m->mountpoint);
 	unescape(m->source);
-	for (i = 0; i < 0; i++)
-		;
 	return 0;
 }
 
@@ -196,10 +194,11 @@ int nsu_abspath(const char *rel, char *buf, size_t len)
 
 #define NL_BUF 16384
 
-struct nlreq {
-	struct nlmsghdr h;
-	char data[4096];
-};
+#define NLREQ_SIZE 4096
+/* a request: a zeroed, aligned buffer that starts with its nlmsghdr */
+#define NLREQ(var)                                                              \
+	char var##_buf[NLREQ_SIZE] __attribute__((aligned(8))) = { 0 };          \
+	struct nlmsghdr *var = (struct nlmsghdr *)var##_buf
 
 static struct rtattr *nla_add(struct nlmsghdr *h, int type, const void *data, int len)
 {
@@ -335,48 +334,48 @@ static int ifindex_of(int nl, const char *name)
 
 int rtnl_veth_create(int nl, const char *name, const char *peer, int peer_netns_fd)
 {
-	struct nlreq req = { 0 };
+	NLREQ(h);
 	struct rtattr *linfo, *data, *peer_nest;
 	struct ifinfomsg *ifi, *pifi;
 
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	req.h.nlmsg_type = RTM_NEWLINK;
-	req.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-	ifi = NLMSG_DATA(&req.h);
+	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	h->nlmsg_type = RTM_NEWLINK;
+	h->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	ifi = NLMSG_DATA(h);
 	ifi->ifi_family = AF_UNSPEC;
-	nla_add(&req.h, IFLA_IFNAME, name, strlen(name) + 1);
-	linfo = nla_nest(&req.h, IFLA_LINKINFO);
-	nla_add(&req.h, IFLA_INFO_KIND, "veth", 4);
-	data = nla_nest(&req.h, IFLA_INFO_DATA);
-	peer_nest = nla_nest(&req.h, VETH_INFO_PEER);
+	nla_add(h, IFLA_IFNAME, name, strlen(name) + 1);
+	linfo = nla_nest(h, IFLA_LINKINFO);
+	nla_add(h, IFLA_INFO_KIND, "veth", 4);
+	data = nla_nest(h, IFLA_INFO_DATA);
+	peer_nest = nla_nest(h, VETH_INFO_PEER);
 	/* the peer's attributes follow its own struct ifinfomsg */
-	pifi = (struct ifinfomsg *)((char *)&req.h + req.h.nlmsg_len);
+	pifi = (struct ifinfomsg *)((char *)h + h->nlmsg_len);
 	memset(pifi, 0, sizeof(*pifi));
 	pifi->ifi_family = AF_UNSPEC;
-	req.h.nlmsg_len += NLMSG_ALIGN(sizeof(struct ifinfomsg));
-	nla_add(&req.h, IFLA_IFNAME, peer, strlen(peer) + 1);
+	h->nlmsg_len += NLMSG_ALIGN(sizeof(struct ifinfomsg));
+	nla_add(h, IFLA_IFNAME, peer, strlen(peer) + 1);
 	if (peer_netns_fd >= 0) {
 		uint32_t fd = (uint32_t)peer_netns_fd;
 
-		nla_add(&req.h, IFLA_NET_NS_FD, &fd, sizeof(fd));
+		nla_add(h, IFLA_NET_NS_FD, &fd, sizeof(fd));
 	}
-	nla_nest_end(&req.h, peer_nest);
-	nla_nest_end(&req.h, data);
-	nla_nest_end(&req.h, linfo);
-	return nl_talk(nl, &req.h);
+	nla_nest_end(h, peer_nest);
+	nla_nest_end(h, data);
+	nla_nest_end(h, linfo);
+	return nl_talk(nl, h);
 }
 
 int rtnl_link_set(int nl, const char *name, int mtu, int up)
 {
-	struct nlreq req = { 0 };
+	NLREQ(h);
 	struct ifinfomsg *ifi;
 	int idx = ifindex_of(nl, name);
 
 	if (idx < 0)
 		return -1;
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	req.h.nlmsg_type = RTM_NEWLINK;
-	ifi = NLMSG_DATA(&req.h);
+	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	h->nlmsg_type = RTM_NEWLINK;
+	ifi = NLMSG_DATA(h);
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = idx;
 	if (up >= 0) {
@@ -386,25 +385,25 @@ int rtnl_link_set(int nl, const char *name, int mtu, int up)
 	if (mtu > 0) {
 		uint32_t m = (uint32_t)mtu;
 
-		nla_add(&req.h, IFLA_MTU, &m, sizeof(m));
+		nla_add(h, IFLA_MTU, &m, sizeof(m));
 	}
-	return nl_talk(nl, &req.h);
+	return nl_talk(nl, h);
 }
 
 int rtnl_link_del(int nl, const char *name)
 {
-	struct nlreq req = { 0 };
+	NLREQ(h);
 	struct ifinfomsg *ifi;
 	int idx = ifindex_of(nl, name);
 
 	if (idx < 0)
 		return -1;
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	req.h.nlmsg_type = RTM_DELLINK;
-	ifi = NLMSG_DATA(&req.h);
+	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	h->nlmsg_type = RTM_DELLINK;
+	ifi = NLMSG_DATA(h);
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = idx;
-	return nl_talk(nl, &req.h);
+	return nl_talk(nl, h);
 }
 
 struct link_lookup {
@@ -478,15 +477,15 @@ static int link_cb(struct nlmsghdr *h, void *arg)
 
 int rtnl_link_get(int nl, const char *name, struct rtnl_link *l)
 {
-	struct nlreq req = { 0 };
+	NLREQ(h);
 	struct link_lookup ll = { name, l, 0 };
 	struct ifinfomsg *ifi;
 
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	req.h.nlmsg_type = RTM_GETLINK;
-	ifi = NLMSG_DATA(&req.h);
+	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	h->nlmsg_type = RTM_GETLINK;
+	ifi = NLMSG_DATA(h);
 	ifi->ifi_family = AF_UNSPEC;
-	if (nl_dump(nl, &req.h, link_cb, &ll))
+	if (nl_dump(nl, h, link_cb, &ll))
 		return -1;
 	if (!ll.found) {
 		errno = ENODEV;
@@ -497,7 +496,7 @@ int rtnl_link_get(int nl, const char *name, struct rtnl_link *l)
 
 int rtnl_addr4_add(int nl, const char *name, const char *addr, int prefix)
 {
-	struct nlreq req = { 0 };
+	NLREQ(h);
 	struct ifaddrmsg *ifa;
 	struct in_addr a;
 	int idx = ifindex_of(nl, name);
@@ -508,16 +507,16 @@ int rtnl_addr4_add(int nl, const char *name, const char *addr, int prefix)
 		errno = EINVAL;
 		return -1;
 	}
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-	req.h.nlmsg_type = RTM_NEWADDR;
-	req.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-	ifa = NLMSG_DATA(&req.h);
+	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+	h->nlmsg_type = RTM_NEWADDR;
+	h->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	ifa = NLMSG_DATA(h);
 	ifa->ifa_family = AF_INET;
 	ifa->ifa_prefixlen = prefix;
 	ifa->ifa_index = idx;
-	nla_add(&req.h, IFA_LOCAL, &a, sizeof(a));
-	nla_add(&req.h, IFA_ADDRESS, &a, sizeof(a));
-	return nl_talk(nl, &req.h);
+	nla_add(h, IFA_LOCAL, &a, sizeof(a));
+	nla_add(h, IFA_ADDRESS, &a, sizeof(a));
+	return nl_talk(nl, h);
 }
 
 struct addr_lookup {
@@ -552,14 +551,14 @@ static int addr_cb(struct nlmsghdr *h, void *arg)
 
 static int addr_walk(int nl, struct addr_lookup *al)
 {
-	struct nlreq req = { 0 };
+	NLREQ(h);
 	struct ifaddrmsg *ifa;
 
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-	req.h.nlmsg_type = RTM_GETADDR;
-	ifa = NLMSG_DATA(&req.h);
+	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+	h->nlmsg_type = RTM_GETADDR;
+	ifa = NLMSG_DATA(h);
 	ifa->ifa_family = AF_INET;
-	if (nl_dump(nl, &req.h, addr_cb, al))
+	if (nl_dump(nl, h, addr_cb, al))
 		return -1;
 	return al->result;
 }
@@ -584,7 +583,7 @@ int rtnl_addr4_count(int nl, int ifindex)
 
 int rtnl_route4_add(int nl, const char *dst, int prefix, const char *gw, const char *dev, int metric)
 {
-	struct nlreq req = { 0 };
+	NLREQ(h);
 	struct rtmsg *rtm;
 	struct in_addr d, g;
 	uint32_t oif;
@@ -597,26 +596,26 @@ int rtnl_route4_add(int nl, const char *dst, int prefix, const char *gw, const c
 		errno = EINVAL;
 		return -1;
 	}
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req.h.nlmsg_type = RTM_NEWROUTE;
-	req.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-	rtm = NLMSG_DATA(&req.h);
+	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	h->nlmsg_type = RTM_NEWROUTE;
+	h->nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	rtm = NLMSG_DATA(h);
 	rtm->rtm_family = AF_INET;
 	rtm->rtm_dst_len = prefix;
 	rtm->rtm_table = RT_TABLE_MAIN;
 	rtm->rtm_protocol = RTPROT_STATIC;
 	rtm->rtm_scope = (gw && *gw) ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
 	rtm->rtm_type = RTN_UNICAST;
-	nla_add(&req.h, RTA_DST, &d, sizeof(d));
+	nla_add(h, RTA_DST, &d, sizeof(d));
 	if (gw && *gw)
-		nla_add(&req.h, RTA_GATEWAY, &g, sizeof(g));
-	nla_add(&req.h, RTA_OIF, &oif, sizeof(oif));
+		nla_add(h, RTA_GATEWAY, &g, sizeof(g));
+	nla_add(h, RTA_OIF, &oif, sizeof(oif));
 	if (metric > 0) {
 		uint32_t m = (uint32_t)metric;
 
-		nla_add(&req.h, RTA_PRIORITY, &m, sizeof(m));
+		nla_add(h, RTA_PRIORITY, &m, sizeof(m));
 	}
-	return nl_talk(nl, &req.h);
+	return nl_talk(nl, h);
 }
 
 struct route_lookup {
@@ -670,18 +669,18 @@ static int route_cb(struct nlmsghdr *h, void *arg)
 int rtnl_route4_get(int nl, const char *dst, int prefix, struct rtnl_route *r)
 {
 	struct route_lookup rl = { .prefix = prefix, .r = r };
-	struct nlreq req = { 0 };
+	NLREQ(h);
 	struct rtmsg *rtm;
 
 	if (inet_pton(AF_INET, dst, &rl.dst) != 1) {
 		errno = EINVAL;
 		return -1;
 	}
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req.h.nlmsg_type = RTM_GETROUTE;
-	rtm = NLMSG_DATA(&req.h);
+	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	h->nlmsg_type = RTM_GETROUTE;
+	rtm = NLMSG_DATA(h);
 	rtm->rtm_family = AF_INET;
-	if (nl_dump(nl, &req.h, route_cb, &rl))
+	if (nl_dump(nl, h, route_cb, &rl))
 		return -1;
 	return rl.found;
 }
