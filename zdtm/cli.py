@@ -68,7 +68,9 @@ def cmd_run(args) -> int:
     if args.exitfirst:
         pytest_args.append("-x")
     pytest_args += args.pytest_args or []
-    return int(pytest.main(["--rootdir", str(PROJECT_DIR), *pytest_args]))
+    # The plugin's package is already imported (we are it): nothing to rewrite.
+    quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    return int(pytest.main(["--rootdir", str(PROJECT_DIR), *quiet, *pytest_args]))
 
 
 def cmd_list(args) -> int:
