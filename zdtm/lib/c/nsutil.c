@@ -138,10 +138,18 @@ int nsu_mount_at(const char *mountpoint, struct nsu_mount *top, struct nsu_mount
 		if (!on_same)
 			b = i;
 	}
-	if (top && t >= 0)
-		*top = all[t];
-	if (bottom && b >= 0)
-		*bottom = all[b];
+	if (top) {
+		if (t >= 0)
+			*top = all[t];
+		else
+			memset(top, 0, sizeof(*top));
+	}
+	if (bottom) {
+		if (b >= 0)
+			*bottom = all[b];
+		else
+			memset(bottom, 0, sizeof(*bottom));
+	}
 	free(all);
 	return count;
 }

@@ -38,7 +38,8 @@ int nsu_mounts(struct nsu_mount **out);
  * The mounts at `mountpoint` (an absolute path): returns how many there
  * are (0: not a mount point; > 1: overmounted there), -1 on error.  *top
  * (optional) gets the topmost one -- the one no other mount at the same
- * place sits on -- and *bottom (optional) the lowest one.
+ * place sits on -- and *bottom (optional) the lowest one (both zeroed
+ * when there is no mount there).
  */
 int nsu_mount_at(const char *mountpoint, struct nsu_mount *top, struct nsu_mount *bottom);
 
@@ -70,6 +71,9 @@ int rtnl_link_set(int nl, const char *name, int mtu, int up);
 
 /* delete a link */
 int rtnl_link_del(int nl, const char *name);
+
+/* IF_OPER_UP of <linux/if.h> (RFC 2863), which clashes with <net/if.h> */
+#define RTNL_OPER_UP 6
 
 struct rtnl_link {
 	int index;
