@@ -131,7 +131,7 @@ class TestRun:
         self.art = engine.run_dir / workload.name / variant
         # The workload's cwd gets a short path of its own (UNIX socket names
         # must fit in 108 bytes); the artifacts dir links to it as work/.
-        self.work = engine.settings.state_dir / "w" / f"{os.getpid()}-{next(_WORK_IDS)}"
+        self.work = engine.settings.state_dir / "w" / engine.run_dir.name / f"{os.getpid()}-{next(_WORK_IDS)}"
         self.images = self.art / "img"
         stem = workload.source.stem
         self.outfile = self.work / f"{stem}.out"
@@ -251,8 +251,9 @@ class TestRun:
         if self.art.exists():
             shutil.rmtree(self.art)
         self.art.mkdir(parents=True)
-        self.work.parent.mkdir(exist_ok=True)
-        os.chmod(self.work.parent, 0o755)
+        for d in (self.work.parent.parent, self.work.parent):
+            d.mkdir(exist_ok=True)
+            os.chmod(d, 0o755)
         if self.work.exists():
             shutil.rmtree(self.work)
         self.work.mkdir()

@@ -87,7 +87,16 @@ class Engine:
             tmp.unlink()
         tmp.symlink_to(run.name)
         os.replace(tmp, latest)
+        self._prune_runs(runs)
         return run
+
+    def _prune_runs(self, runs: Path) -> None:
+        """Keep the newest ZDTM_KEEP_RUNS runs (default 10), with their work dirs."""
+        keep = max(1, int(os.environ.get("ZDTM_KEEP_RUNS", "10")))
+        old = sorted(p for p in runs.iterdir() if p.is_dir() and not p.is_symlink())[:-keep or None]
+        for run in old:
+            shutil.rmtree(run, ignore_errors=True)
+            shutil.rmtree(self.settings.state_dir / "w" / run.name, ignore_errors=True)
 
     @property
     def run_dir(self) -> Path:

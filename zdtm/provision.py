@@ -758,7 +758,11 @@ def provision_criu(cache_dir: Path | None = None, log: Log = print, force: bool 
             st = read_stamp(cache_dir)  # another process may have finished meanwhile
             if st:
                 return Path(st["criu"])
-        return _provision_locked(cache_dir, log)
+        criu = _provision_locked(cache_dir, log)
+        # The private apt state (package lists of the newer suite, ~150 MB)
+        # only serves provisioning; the stamp marks the prefix as complete.
+        shutil.rmtree(cache_dir / "apt", ignore_errors=True)
+        return criu
 
 
 def _provision_locked(cache_dir: Path, log: Log) -> Path:
