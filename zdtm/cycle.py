@@ -229,14 +229,11 @@ class TestRun:
         t = time.monotonic()
         try:
             exe = self.engine.builder.build(self.workload, desc)
+            if "crlib" in desc.flags:
+                libdir = self.engine.builder.plugin(self.workload, plugin_include_dir(self.engine.criu_bin))
+                self.extra_criu_opts = ["--libdir", str(libdir)]
         except BuildError as e:
             raise PhaseFailure("build", str(e).splitlines()[0], details=e.output or str(e)) from None
-        if "crlib" in desc.flags:
-            try:
-                libdir = self.engine.builder.plugin(self.workload, plugin_include_dir(self.engine.criu_bin))
-            except BuildError as e:
-                raise PhaseFailure("build", str(e).splitlines()[0], details=e.output or str(e)) from None
-            self.extra_criu_opts = ["--libdir", str(libdir)]
         self.result.timings["build"] = round(time.monotonic() - t, 4)
         return exe
 
@@ -360,14 +357,14 @@ class TestRun:
                 call.opts += ["--inherit-fd", f"fd[{keep}]:pipe:[{os.fstat(keep).st_ino}]"]
             if "--exec-cmd" in opts:
                 call.exec_cmd = [str(self.engine.builder.tool(NSINIT_SOURCE)), "--reap"]
-        if action == "restore" and "--shell-job" in opts:
-            # criu restore --shell-job hands its own terminal to the tree: give
-            # it one, kept open (master side) until the test is over.
-            if not self.tty_fds:                # one terminal for all iterations
-                master, slave = os.openpty()
-                os.fchown(slave, *self.owner)  # criu may restore as the owner
-                self.tty_fds = [master, slave]
-            call.tty_slave = self.tty_fds[1]
+            if "--shell-job" in opts:
+                # criu restore --shell-job hands its own terminal to the tree:
+                # give it one, kept open (master side) until the test is over.
+                if not self.tty_fds:                # one terminal for all iterations
+                    master, slave = os.openpty()
+                    os.fchown(slave, *self.owner)  # criu may restore as the owner
+                    self.tty_fds = [master, slave]
+                call.tty_slave = self.tty_fds[1]
         return call
 
     def _record(self, run: CriuRun, key: str) -> None:
