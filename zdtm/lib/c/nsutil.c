@@ -373,19 +373,29 @@ int rtnl_veth_create(int nl, const char *name, const char *peer, int peer_netns_
 	return nl_talk(nl, h);
 }
 
-int rtnl_link_set(int nl, const char *name, int mtu, int up)
+/* Start an RTM_NEWLINK/RTM_DELLINK request about the link called name. */
+static struct ifinfomsg *link_request(int nl, struct nlmsghdr *h, int type, const char *name)
 {
-	NLREQ(h);
 	struct ifinfomsg *ifi;
 	int idx = ifindex_of(nl, name);
 
 	if (idx < 0)
-		return -1;
+		return NULL;
 	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	h->nlmsg_type = RTM_NEWLINK;
+	h->nlmsg_type = type;
 	ifi = NLMSG_DATA(h);
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = idx;
+	return ifi;
+}
+
+int rtnl_link_set(int nl, const char *name, int mtu, int up)
+{
+	NLREQ(h);
+	struct ifinfomsg *ifi = link_request(nl, h, RTM_NEWLINK, name);
+
+	if (!ifi)
+		return -1;
 	if (up >= 0) {
 		ifi->ifi_change = IFF_UP;
 		ifi->ifi_flags = up ? IFF_UP : 0;
@@ -401,16 +411,9 @@ int rtnl_link_set(int nl, const char *name, int mtu, int up)
 int rtnl_link_del(int nl, const char *name)
 {
 	NLREQ(h);
-	struct ifinfomsg *ifi;
-	int idx = ifindex_of(nl, name);
 
-	if (idx < 0)
+	if (!link_request(nl, h, RTM_DELLINK, name))
 		return -1;
-	h->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-	h->nlmsg_type = RTM_DELLINK;
-	ifi = NLMSG_DATA(h);
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = idx;
 	return nl_talk(nl, h);
 }
 
