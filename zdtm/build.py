@@ -24,7 +24,8 @@ LIB_DIR = Path(__file__).resolve().parent / "lib"
 C_LIB_DIR = LIB_DIR / "c"
 PY_LIB_DIR = LIB_DIR / "py"
 CC = os.environ.get("CC", "cc")
-CFLAGS = ("-O2", "-g", "-Wall", "-D_GNU_SOURCE")
+# -Werror as upstream: a warning in a workload is a bug in it (a .desc may add -Wno-error).
+CFLAGS = ("-O2", "-g", "-Wall", "-Werror", "-D_GNU_SOURCE")
 LIBS = ("-lpthread", "-lrt")
 BUILD_TIMEOUT = 120
 WORKLOAD_PYTHON = os.environ.get("ZDTM_WORKLOAD_PYTHON", "/usr/bin/python3")
