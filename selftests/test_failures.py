@@ -159,3 +159,41 @@ def test_task_left_running_fails_the_test(mini_suite):
     assert res.returncode == 1, res.stdout
     assert re.search(r"phase 'cleanup': left 1 task\(s\) running after it ended: \d+ \(t\)", res.stdout), res.stdout
     # (the mini_suite fixture checks the helper is gone)
+
+
+@pytest.mark.parametrize("desc, reason", [
+    ("{'feature': 'no_such_feature'}", "criu check --feature no_such_feature: not supported here"),
+    ("{'arch': 'sparc64'}", "test is for sparc64"),
+    ("{'deps': 'no-such-binary|neither-this'}", "needs 'no-such-binary|neither-this'"),
+])
+def test_unmet_requirements_are_skips_with_reasons(mini_suite, desc, reason):
+    mini_suite.add("t", copy_from="trivial.c", desc=desc)
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 0 and "1 skipped" in res.stdout, res.stdout
+    assert reason in res.stdout
+
+
+def test_suite_exclusion_is_a_skip_with_its_reason(mini_suite):
+    mini_suite.add("t", copy_from="trivial.c")
+    mini_suite.file.write_text("roots:\n  - name: static\n    path: static\n"
+                               "exclude:\n  - test: static/t\n    reason: broken on this kernel\n")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 0 and "1 skipped" in res.stdout, res.stdout
+    assert "excluded by suite.yaml: broken on this kernel" in res.stdout
+
+
+def test_excl_test_never_runs_beside_another(mini_suite):
+    """Two workloads that record when they run; the excl one must not overlap."""
+    for name, desc in (("a", "{'flags': 'excl'}"), ("b", None), ("c", None)):
+        mini_suite.add(name, copy_from="trivial.c", desc=desc)
+    res = mini_suite.run("-a", "-p", "2")
+    assert res.returncode == 0, res.stdout
+    run = mini_suite.latest()
+    spans = {}
+    for name in "abc":
+        result = json.loads((run / "static" / name / "h" / "result.json").read_text())
+        spans[name] = (result["started"], result["finished"])
+    a0, a1 = spans["a"]
+    for other in "bc":
+        b0, b1 = spans[other]
+        assert b1 <= a0 or b0 >= a1, spans

@@ -60,6 +60,8 @@ class TestResult:
     identity: str = ""
     artifacts: str = ""
     timings: dict = field(default_factory=dict)
+    started: Optional[float] = None      # wall clock, once it may run (excl lock held)
+    finished: Optional[float] = None
     criu_commands: list = field(default_factory=list)
     criu_error_lines: list = field(default_factory=list)
     workload_lines: list = field(default_factory=list)
@@ -159,6 +161,7 @@ class TestRun:
             self._skip_checks(desc)
             exe = self._build(desc)
             lock = self._excl_lock("excl" in desc.flags)
+            r.started = time.time()
             self._prepare_dirs(desc)
             self._start(desc, exe)
             self._cycles(desc)
@@ -181,6 +184,7 @@ class TestRun:
                 r.outcome, r.phase, r.message = "failed", "cleanup", problems[0]
                 r.sections.append(("cleanup", "\n".join(problems)))
             if lock is not None:
+                r.finished = time.time()
                 lock.close()
             r.timings["total"] = round(time.monotonic() - t0, 4)
             self._finish()
