@@ -115,7 +115,8 @@ def test_unknown_test_name(reachable_dir):
     assert "no test named 'static/no_such_test'" in res.stdout
 
 
-def test_ctrl_c_leaves_nothing(reachable_dir):
+@pytest.mark.parametrize("flavor", ["h", "ns", "uns"])
+def test_ctrl_c_leaves_nothing(reachable_dir, flavor):
     """Interrupt a run while a workload is up: everything is reaped."""
     state = reachable_dir / "state"
     suite_dir = reachable_dir / "suite"
@@ -124,7 +125,7 @@ def test_ctrl_c_leaves_nothing(reachable_dir):
     (suite_dir / "static" / "slow.desc").write_text("{'timeout': 60}")
     (suite_dir / "suite.yaml").write_text("roots:\n  - name: static\n    path: static\n")
     proc = subprocess.Popen([sys.executable, "-m", "zdtm", "run", "--suite", str(suite_dir / "suite.yaml"),
-                             "--zdtm-dir", str(state), "-t", "slow"], cwd=PROJECT,
+                             "--zdtm-dir", str(state), "-t", "slow", "-f", flavor], cwd=PROJECT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not [t for t in tasks_mentioning(state) if "/build/slow-" in t]:
@@ -134,6 +135,7 @@ def test_ctrl_c_leaves_nothing(reachable_dir):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2, out
     assert not tasks_mentioning(state), out
+    assert str(state) not in Path("/proc/self/mountinfo").read_text()
 
 
 def test_check_reports_this_machine():
