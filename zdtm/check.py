@@ -84,6 +84,7 @@ class MachineFacts:
     tainted: int = 0
     cgroup: str = ""
     devices: dict = field(default_factory=dict)
+    kdat_cache: bool = False      # criu can cache its kernel facts in /run (tmpfs only)
     strategy: str = ""
     strategy_reason: str = ""
 
@@ -162,6 +163,17 @@ def check_feature(criu: str, name: str) -> bool:
     return rc == 0
 
 
+def _is_tmpfs(path: str) -> bool:
+    """criu keeps /run/criu.kdat only on a tmpfs (so a reboot invalidates it)."""
+    best, fstype = "", ""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, mnt, typ = line.split()[:3]
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                best, fstype = mnt, typ
+    return fstype == "tmpfs"
+
+
 def _userns() -> tuple:
     max_ns = _read("/proc/sys/user/max_user_namespaces")
     if max_ns == "0":
@@ -206,6 +218,7 @@ def gather(criu: Optional[str], features=(), identity: str = "auto", criu_error:
     f.tainted = int(_read("/proc/sys/kernel/tainted") or 0)
     f.cgroup = "v2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "v1"
     f.devices = {d: os.path.exists(d) for d in DEVICES}
+    f.kdat_cache = _is_tmpfs("/run")
     f.userns, f.userns_detail = _userns()
     if criu:
         f.criu_version = criu_version(criu)
@@ -270,6 +283,8 @@ def render(facts: MachineFacts) -> str:
     ]
     for dev, present in facts.devices.items():
         rows.append((dev, "present" if present else "absent"))
+    rows.append(("criu kerndat cache", "yes (/run is tmpfs)" if facts.kdat_cache else
+                 "no: /run is not a tmpfs, so every criu call probes the kernel again (tens of ms)"))
     rows.append(("identity strategy", f"{facts.strategy}: {facts.strategy_text()}"))
     rows.append(("  because", facts.strategy_reason))
     for flavor, text in facts.flavor_identities().items():
