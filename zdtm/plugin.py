@@ -218,7 +218,8 @@ class ZdtmItem(pytest.Item):
         for title, text in result.sections:
             self.add_report_section("call", title, text)
         if result.outcome == "skipped":
-            pytest.skip(result.message)
+            # Reported at the workload's source, not at this line.
+            raise pytest.skip.Exception(result.message, _use_item_location=True)
         if result.outcome == "failed":
             raise ZdtmFailure(result)
 
@@ -228,7 +229,7 @@ class ZdtmItem(pytest.Item):
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):
-        return self.path, None, self.nodeid
+        return self.path, 0, self.nodeid
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -1,6 +1,6 @@
 /*
- * rtc00: an open RTC device (/dev/rtc) with periodic interrupts enabled,
- * dumped and restored by a criu plugin (plugins/rtc00.c, flag crlib).
+ * rtc: an open RTC device (/dev/rtc) with periodic interrupts enabled,
+ * dumped and restored by a criu plugin (plugins/rtc.c, flag crlib).
  *
  * criu has no support for RTC devices; the plugin records the periodic
  * interrupt frequency and whether periodic interrupts are on

@@ -1,5 +1,5 @@
 /*
- * criu plugin for rtc00: dumps and restores an open RTC character device
+ * criu plugin for rtc: dumps and restores an open RTC character device
  * with its periodic interrupt settings.
  *
  * DUMP_EXT_FILE(fd, id): if fd is a device of the "rtc" class (checked
@@ -104,7 +104,7 @@ static int dump_ext_file(int fd, int id)
 		return -ENOTSUP;
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || ioctl(fd, RTC_IRQP_READ, &s.freq)) {
-		fprintf(stderr, "rtc00 plugin: can't read the settings of %s (%#x): %m\n", s.name, id);
+		fprintf(stderr, "rtc plugin: can't read the settings of %s (%#x): %m\n", s.name, id);
 		return -1;
 	}
 	s.pie = pie_enabled(s.name);
@@ -114,13 +114,13 @@ static int dump_ext_file(int fd, int id)
 	img_name(img, sizeof(img), id);
 	out = openat(criu_get_image_dir(), img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0 || write(out, &s, sizeof(s)) != sizeof(s)) {
-		fprintf(stderr, "rtc00 plugin: can't write %s: %m\n", img);
+		fprintf(stderr, "rtc plugin: can't write %s: %m\n", img);
 		if (out >= 0)
 			close(out);
 		return -1;
 	}
 	close(out);
-	fprintf(stderr, "rtc00 plugin: dumped %#x: %s at %lu Hz, periodic irq %s\n", id, s.name, s.freq,
+	fprintf(stderr, "rtc plugin: dumped %#x: %s at %lu Hz, periodic irq %s\n", id, s.name, s.freq,
 		s.pie ? "on" : "off");
 	return 0;
 }
@@ -136,7 +136,7 @@ static int restore_ext_file(int id)
 	if (in < 0)
 		return errno == ENOENT ? -ENOTSUP : -1;
 	if (read(in, &s, sizeof(s)) != sizeof(s) || s.magic != MAGIC || !memchr(s.name, 0, sizeof(s.name))) {
-		fprintf(stderr, "rtc00 plugin: %s is corrupted\n", img);
+		fprintf(stderr, "rtc plugin: %s is corrupted\n", img);
 		close(in);
 		return -1;
 	}
@@ -146,18 +146,18 @@ static int restore_ext_file(int id)
 	if (fd < 0 && errno == ENOENT && !strcmp(s.name, "rtc0"))
 		fd = open("/dev/rtc", s.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY));
 	if (fd < 0) {
-		fprintf(stderr, "rtc00 plugin: can't open %s: %m\n", path);
+		fprintf(stderr, "rtc plugin: can't open %s: %m\n", path);
 		return -1;
 	}
 	if (ioctl(fd, RTC_IRQP_SET, s.freq) || (s.pie && ioctl(fd, RTC_PIE_ON, 0))) {
-		fprintf(stderr, "rtc00 plugin: can't re-apply %lu Hz / periodic irq on %s: %m\n", s.freq, path);
+		fprintf(stderr, "rtc plugin: can't re-apply %lu Hz / periodic irq on %s: %m\n", s.freq, path);
 		close(fd);
 		return -1;
 	}
-	fprintf(stderr, "rtc00 plugin: restored %#x: %s at %lu Hz\n", id, path, s.freq);
+	fprintf(stderr, "rtc plugin: restored %#x: %s at %lu Hz\n", id, path, s.freq);
 	return fd;
 }
 
-CR_PLUGIN_REGISTER_DUMMY("zdtm_rtc00")
+CR_PLUGIN_REGISTER_DUMMY("zdtm_rtc")
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_EXT_FILE, dump_ext_file)
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__RESTORE_EXT_FILE, restore_ext_file)
