@@ -164,7 +164,9 @@ static void setup_mounts(void)
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		die("making / private");
-	if (mount(cfg.root, cfg.root, NULL, MS_BIND | MS_REC, NULL))
+	/* Not recursive, here and below: mounts that other tests' criu runs
+	 * put under the state dir at this moment must not be copied in. */
+	if (mount(cfg.root, cfg.root, NULL, MS_BIND, NULL))
 		die("binding %s onto itself", cfg.root);
 	/* The root is shared by every test and cached: nobody writes into it. */
 	if (mount(NULL, cfg.root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL))
@@ -176,9 +178,9 @@ static void setup_mounts(void)
 		struct bind *b = &cfg.binds[i];
 
 		snprintf(path, sizeof(path), "%s%s", cfg.root, b->dst);
-		if (mount(b->src, path, NULL, MS_BIND | MS_REC, NULL))
+		if (mount(b->src, path, NULL, MS_BIND, NULL))
 			die("binding %s to %s", b->src, path);
-		if (b->ro && mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL))
+		if (b->ro && mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL))
 			die("making %s read-only", path);
 	}
 	/* proc before the pivot: in a user namespace the kernel only allows a

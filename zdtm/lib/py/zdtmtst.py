@@ -48,6 +48,7 @@ import inspect
 import os
 import random
 import signal
+import socket
 import sys
 import threading
 import time
@@ -430,7 +431,8 @@ def _launcher(child, rfd):
             break
         except InterruptedError:
             continue
-    os.close(rfd)
+    if data != b'R':
+        os.close(rfd)
     if data == b'R':
         try:
             _write_pidfile(_pidfile, child)
@@ -444,6 +446,14 @@ def _launcher(child, rfd):
             os.waitpid(child, 0)
             _finish_outfile()
             os._exit(1)
+        # Ack, then wait for the test to close its end: once we exit
+        # ("ready"), the test holds no fd of ours a checkpoint would see.
+        try:
+            os.write(rfd, b'A')
+            while os.read(rfd, 1):
+                pass
+        except OSError:
+            pass
         os._exit(0)
     # Skipped, or died before it was ready.
     while True:
@@ -555,7 +565,10 @@ def init(options=None):
     threading.excepthook = _thread_excepthook
     atexit.register(_at_exit)
 
-    rfd, wfd = os.pipe()            # O_CLOEXEC: nothing exec'd inherits it
+    # A socketpair (O_CLOEXEC: nothing exec'd inherits it): the launcher acks
+    # the pidfile on it and exits once the test has closed its end.
+    rsk, wsk = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    rfd, wfd = rsk.detach(), wsk.detach()
     pid = os.fork()
     if pid:
         os.close(wfd)
@@ -597,6 +610,7 @@ def daemon():
     fd, _ready_fd = _ready_fd, None
     try:
         os.write(fd, b'R')
+        os.read(fd, 1)              # the launcher's ack: the pidfile is there
     finally:
         os.close(fd)
     _ready = True
