@@ -35,22 +35,6 @@
 
 static const char b_data[] = "file b, written through the bind mount\n";
 
-static int fd_mnt_id(int fd)
-{
-	char path[64], *s, *p;
-	int id = -1;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	s = read_file(path, NULL);
-	if (!s)
-		return -1;
-	p = strstr(s, "mnt_id:");
-	if (p)
-		id = atoi(p + 7);
-	free(s);
-	return id;
-}
-
 static int check_file(const char *path, const void *want, size_t len)
 {
 	char *buf = malloc(len + 1);
@@ -157,8 +141,8 @@ int main(int argc, char **argv)
 	ret |= check_file(DST "/c", "c", 1);
 	ret |= check_file(SRC "/e", "e", 1);
 
-	if (fd_mnt_id(fd) != m.id) {
-		fail("the fd opened through %s is on mount %d, the bind is mount %d", dst, fd_mnt_id(fd), m.id);
+	if (nsu_fd_mnt_id(fd) != m.id) {
+		fail("the fd opened through %s is on mount %d, the bind is mount %d", dst, nsu_fd_mnt_id(fd), m.id);
 		ret = 1;
 	}
 	memset(buf, 0, sizeof(buf));

@@ -29,11 +29,9 @@
  *
  * suid: creating cgroups and moving tasks between them needs root here.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroupv1.h"
@@ -47,7 +45,7 @@ TEST_OPTION(newroot, string, "the pids cgroup the restore puts the test into (--
 #define SUB_PIDS_MAX "8"
 
 static char base_mem[256], base_pids[256], cg_mem[320], cg_pids[320], cg_sub[384], new_sub[320];
-static pid_t child = -1;
+static struct cgv1_forker child = { -1, -1, -1 };
 static int created;
 
 static void rm(const char *ctrl, const char *cg)
@@ -60,11 +58,7 @@ static void cleanup(void)
 {
 	if (getpid() != zdtm_test_pid)
 		return;
-	if (child > 0) {
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
-		child = -1;
-	}
+	cgv1_forker_stop(&child);
 	if (!created)
 		return;
 	if (cgv1_attach("memory", base_mem, 0) || cgv1_attach("pids", base_pids, 0))
@@ -77,69 +71,10 @@ static void cleanup(void)
 	created = 0;
 }
 
-/* the child: join sub, then on each command byte try a fork and report */
-static int child_fn(int cmd, int rep)
-{
-	char c;
-	pid_t p;
-
-	c = cgv1_attach("pids", cg_sub, 0) ? 'E' : 'R';
-	if (write(rep, &c, 1) != 1 || c != 'R')
-		return 1;
-	while (read(cmd, &c, 1) == 1) {
-		p = fork();
-		if (p == 0)
-			_exit(0);
-		if (p > 0) {
-			waitpid(p, NULL, 0);
-			c = 'y';
-		} else
-			c = errno == EAGAIN ? 'n' : 'e';
-		if (write(rep, &c, 1) != 1)
-			return 1;
-	}
-	return 0;
-}
-
-static int expect_cg(pid_t pid, const char *ctrl, const char *want, const char *who)
-{
-	char got[512];
-
-	if (cgv1_task_cgroup(pid, ctrl, got, sizeof(got))) {
-		fail("%s: can't read its %s cgroup", who, ctrl);
-		return 1;
-	}
-	if (strcmp(got, want)) {
-		fail("%s: in %s:%s, expected %s:%s", who, ctrl, got, ctrl, want);
-		return 1;
-	}
-	return 0;
-}
-
-static int expect_val(const char *ctrl, const char *cg, const char *file, const char *want)
-{
-	char got[128];
-
-	if (cgv1_read(ctrl, cg, file, got, sizeof(got))) {
-		fail("%s:%s: can't read %s", ctrl, cg, file);
-		return 1;
-	}
-	if (strcmp(got, want)) {
-		fail("%s:%s: %s is %s, expected %s", ctrl, cg, file, got, want);
-		return 1;
-	}
-	return 0;
-}
-
-static int child_fork(int cmd, int rep, char *res)
-{
-	return write(cmd, "f", 1) == 1 && read(rep, res, 1) == 1 ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
-	char name[64], res;
-	int cmd[2], rep[2], ret = 0;
+	char name[64];
+	int ret = 0;
 
 	test_init(argc, argv);
 
@@ -198,53 +133,26 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	if (pipe(cmd) || pipe(rep)) {
-		pr_perror("pipe");
+	if (cgv1_forker_start(&child, cg_sub))
 		return 1;
-	}
-	child = fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
-	if (child == 0) {
-		close(cmd[1]);
-		close(rep[0]);
-		_exit(child_fn(cmd[0], rep[1]));
-	}
-	close(cmd[0]);
-	close(rep[1]);
-	if (read(rep[0], &res, 1) != 1 || res != 'R') {
-		pr_err("the child could not join pids:%s", cg_sub);
-		return 1;
-	}
 	test_msg("memory:%s pids:%s (child %d in pids:%s); restore goes to pids:%s\n", cg_mem, cg_pids,
-		 (int)child, cg_sub, newroot);
+		 (int)child.pid, cg_sub, newroot);
 
 	test_daemon();
 	test_waitsig();
 
-	ret |= expect_cg(0, "pids", newroot, "test process");
-	ret |= expect_cg(child, "pids", new_sub, "child");
-	ret |= expect_cg(0, "memory", cg_mem, "test process");
-	ret |= expect_cg(child, "memory", cg_mem, "child");
-	ret |= expect_val("pids", newroot, "pids.max", PIDS_MAX);
-	ret |= expect_val("pids", new_sub, "pids.max", SUB_PIDS_MAX);
-	ret |= expect_val("pids", new_sub, "pids.current", "1");
-	ret |= expect_val("pids", newroot, "pids.current", "2");
-	ret |= expect_val("memory", cg_mem, "memory.limit_in_bytes", MEM_LIMIT);
+	ret |= cgv1_expect_task(0, "pids", newroot, "test process");
+	ret |= cgv1_expect_task(child.pid, "pids", new_sub, "child");
+	ret |= cgv1_expect_task(0, "memory", cg_mem, "test process");
+	ret |= cgv1_expect_task(child.pid, "memory", cg_mem, "child");
+	ret |= cgv1_expect_val("pids", newroot, "pids.max", PIDS_MAX);
+	ret |= cgv1_expect_val("pids", new_sub, "pids.max", SUB_PIDS_MAX);
+	ret |= cgv1_expect_val("pids", new_sub, "pids.current", "1");
+	ret |= cgv1_expect_val("pids", newroot, "pids.current", "2");
+	ret |= cgv1_expect_val("memory", cg_mem, "memory.limit_in_bytes", MEM_LIMIT);
 
-	if (child_fork(cmd[1], rep[0], &res) || res != 'y') {
-		fail("the restored child can't fork below its limit (%c)", res);
-		ret = 1;
-	}
-	if (cgv1_write("pids", new_sub, "pids.max", "1")) {
-		fail("can't lower pids.max of pids:%s", new_sub);
-		ret = 1;
-	} else if (child_fork(cmd[1], rep[0], &res) || res != 'n') {
-		fail("pids.max = 1 is not enforced on the restored child (fork result '%c')", res);
-		ret = 1;
-	}
+	/* enforcement on the restored child */
+	ret |= cgv1_forker_expect_limit(&child, new_sub);
 
 	cleanup();
 	if (!ret)

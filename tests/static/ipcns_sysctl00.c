@@ -55,63 +55,6 @@ static const struct {
 	{ "fs/mqueue/msgsize_default", "2048" },
 };
 
-/* /proc/sys/<path>, whitespace runs -> one space, trimmed */
-static int sysctl_read(const char *path, char *buf, size_t len)
-{
-	char full[256], *s, *p;
-	size_t o = 0;
-	int sp = 0;
-
-	snprintf(full, sizeof(full), "/proc/sys/%s", path);
-	s = read_file(full, NULL);
-	if (!s)
-		return -1;
-	for (p = s; *p && o + 1 < len; p++) {
-		if (*p == ' ' || *p == '\t' || *p == '\n') {
-			sp = o > 0;
-			continue;
-		}
-		if (sp)
-			buf[o++] = ' ';
-		sp = 0;
-		buf[o++] = *p;
-	}
-	buf[o] = 0;
-	free(s);
-	return 0;
-}
-
-static int sysctl_write(const char *path, const char *val)
-{
-	char full[256];
-	int fd;
-
-	snprintf(full, sizeof(full), "/proc/sys/%s", path);
-	fd = open(full, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val)) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
-static int check_value(const char *path, const char *want)
-{
-	char got[128];
-
-	if (sysctl_read(path, got, sizeof(got))) {
-		fail("reading /proc/sys/%s", path);
-		return 1;
-	}
-	if (strcmp(got, want)) {
-		fail("/proc/sys/%s is \"%s\", expected \"%s\"", path, got, want);
-		return 1;
-	}
-	return 0;
-}
-
 static int check_sysv_limits(void)
 {
 	static struct {
@@ -182,28 +125,15 @@ static int check_mqueue(const char *mnt)
 
 int main(int argc, char **argv)
 {
-	char mnt[PATH_MAX], cur[128];
+	char mnt[PATH_MAX];
 	unsigned int i;
 	int ret = 0;
 
 	test_init(argc, argv);
 
-	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
-		if (sysctl_read(knobs[i].path, cur, sizeof(cur))) {
-			pr_perror("reading /proc/sys/%s", knobs[i].path);
+	for (i = 0; i < ARRAY_SIZE(knobs); i++)
+		if (nsu_sysctl_change(knobs[i].path, knobs[i].value, 0) < 0)
 			return 1;
-		}
-		if (!strcmp(cur, knobs[i].value)) {
-			pr_err("/proc/sys/%s is already %s: the test would prove nothing", knobs[i].path, cur);
-			return 1;
-		}
-		if (sysctl_write(knobs[i].path, knobs[i].value)) {
-			pr_perror("writing %s to /proc/sys/%s", knobs[i].value, knobs[i].path);
-			return 1;
-		}
-		if (check_value(knobs[i].path, knobs[i].value))
-			return 1;
-	}
 	if (nsu_abspath("mq", mnt, sizeof(mnt)) || mkdir(mnt, 0755) ||
 	    mount("zdtm-mqueue", mnt, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
 		pr_perror("mounting an mqueue filesystem at mq/");
@@ -214,7 +144,7 @@ int main(int argc, char **argv)
 	test_waitsig();
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++)
-		ret |= check_value(knobs[i].path, knobs[i].value);
+		ret |= nsu_sysctl_expect(knobs[i].path, knobs[i].value);
 	ret |= check_sysv_limits();
 	ret |= check_mqueue(mnt);
 

@@ -23,7 +23,6 @@
  * device and metric.  A device created after restore gets the restored
  * "default" values (rp_filter 2, log_martians 1).
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,93 +52,20 @@ static struct knob knobs[] = {
 	{ "net/ipv4/ping_group_range", "100 2000" },
 };
 
-/* read /proc/sys/<path>, whitespace runs -> one space, trimmed */
-static int sysctl_read(const char *path, char *buf, size_t len)
-{
-	char full[256], *s, *p;
-	size_t o = 0;
-	int sp = 0;
-
-	snprintf(full, sizeof(full), "/proc/sys/%s", path);
-	s = read_file(full, NULL);
-	if (!s)
-		return -1;
-	for (p = s; *p && o + 1 < len; p++) {
-		if (*p == ' ' || *p == '\t' || *p == '\n') {
-			sp = o > 0;
-			continue;
-		}
-		if (sp)
-			buf[o++] = ' ';
-		sp = 0;
-		buf[o++] = *p;
-	}
-	buf[o] = 0;
-	free(s);
-	return 0;
-}
-
-static int sysctl_write(const char *path, const char *val)
-{
-	char full[256];
-	int fd;
-
-	snprintf(full, sizeof(full), "/proc/sys/%s", path);
-	fd = open(full, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val)) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
-static int check_value(const char *path, const char *want)
-{
-	char got[128];
-
-	if (sysctl_read(path, got, sizeof(got))) {
-		fail("reading %s", path);
-		return 1;
-	}
-	if (strcmp(got, want)) {
-		fail("%s is \"%s\", expected \"%s\"", path, got, want);
-		return 1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct rtnl_route r;
 	struct rtnl_link lo;
-	char cur[128];
 	unsigned int i;
 	int nl, n, ret = 0;
 
 	test_init(argc, argv);
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
-		if (sysctl_read(knobs[i].path, cur, sizeof(cur))) {
-			if (errno == ENOENT && knobs[i].optional) {
-				test_msg("no /proc/sys/%s here: not tested", knobs[i].path);
-				continue;
-			}
-			pr_perror("reading /proc/sys/%s", knobs[i].path);
+		n = nsu_sysctl_change(knobs[i].path, knobs[i].value, knobs[i].optional);
+		if (n < 0)
 			return 1;
-		}
-		if (!strcmp(cur, knobs[i].value)) {
-			pr_err("/proc/sys/%s is already %s: the test would prove nothing", knobs[i].path, cur);
-			return 1;
-		}
-		if (sysctl_write(knobs[i].path, knobs[i].value)) {
-			pr_perror("writing %s to /proc/sys/%s", knobs[i].value, knobs[i].path);
-			return 1;
-		}
-		if (check_value(knobs[i].path, knobs[i].value))
-			return 1;
-		knobs[i].present = 1;
+		knobs[i].present = n;
 	}
 	nl = rtnl_open();
 	if (nl < 0 || rtnl_route4_add(nl, "198.51.100.0", 24, NULL, "lo", 33)) {
@@ -153,8 +79,8 @@ int main(int argc, char **argv)
 
 	for (i = 0; i < ARRAY_SIZE(knobs); i++)
 		if (knobs[i].present)
-			ret |= check_value(knobs[i].path, knobs[i].value);
-	ret |= check_value("net/ipv4/ip_forward", "1");
+			ret |= nsu_sysctl_expect(knobs[i].path, knobs[i].value);
+	ret |= nsu_sysctl_expect("net/ipv4/ip_forward", "1");
 
 	nl = rtnl_open();
 	if (nl < 0 || rtnl_link_get(nl, "lo", &lo)) {
@@ -179,8 +105,8 @@ int main(int argc, char **argv)
 			ret = 1;
 		}
 	} else {
-		ret |= check_value("net/ipv4/conf/zns0/rp_filter", "2");
-		ret |= check_value("net/ipv4/conf/zns0/log_martians", "1");
+		ret |= nsu_sysctl_expect("net/ipv4/conf/zns0/rp_filter", "2");
+		ret |= nsu_sysctl_expect("net/ipv4/conf/zns0/log_martians", "1");
 		rtnl_link_del(nl, "zns0");
 	}
 	close(nl);

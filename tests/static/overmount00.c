@@ -35,55 +35,11 @@
 #include "nsutil.h"
 #include "zdtmtst.h"
 
-static int put(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-
-	if (fd < 0 || write(fd, s, strlen(s)) != (ssize_t)strlen(s)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
-static int is(const char *path, const char *s)
-{
-	char buf[128] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n == (ssize_t)strlen(s) && !memcmp(buf, s, n);
-}
-
-static int tmpfs_at(const char *rel, const char *name)
-{
-	char path[PATH_MAX];
-
-	if (nsu_abspath(rel, path, sizeof(path)))
-		return -1;
-	return mount(name, path, "tmpfs", 0, "size=1m");
-}
-
-/* the mounts at rel: count, *top filled */
-static int mounts_at(const char *rel, struct nsu_mount *top, struct nsu_mount *bottom)
-{
-	char path[PATH_MAX];
-
-	if (nsu_abspath(rel, path, sizeof(path)))
-		return -1;
-	return nsu_mount_at(path, top, bottom);
-}
-
 static int check_nested(void)
 {
 	struct nsu_mount o = { 0 }, i = { 0 }, d = { 0 };
-	int n1 = mounts_at("outer", &o, NULL), n2 = mounts_at("outer/inner", &i, NULL),
-	    n3 = mounts_at("outer/inner/deep", &d, NULL);
+	int n1 = nsu_mount_at_rel("outer", &o, NULL), n2 = nsu_mount_at_rel("outer/inner", &i, NULL),
+	    n3 = nsu_mount_at_rel("outer/inner/deep", &d, NULL);
 	size_t l;
 
 	if (n1 != 1 || n2 != 1 || n3 != 1) {
@@ -101,8 +57,8 @@ static int check_nested(void)
 		     o.fstype, i.fstype, d.root);
 		return 1;
 	}
-	if (!is("outer/o", "outer") || !is("outer/inner/i", "inner") || !is("outer/inner/deep/d", "deep") ||
-	    !is("deep_src/d", "deep")) {
+	if (!nsu_file_is("outer/o", "outer") || !nsu_file_is("outer/inner/i", "inner") ||
+	    !nsu_file_is("outer/inner/deep/d", "deep") || !nsu_file_is("deep_src/d", "deep")) {
 		fail("nested: a level's file is missing");
 		return 1;
 	}
@@ -118,10 +74,10 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 
 	/* nested */
-	if (mkdir("outer", 0755) || mkdir("deep_src", 0755) || put("deep_src/d", "deep") ||
-	    tmpfs_at("outer", "zdtm-outer") || put("outer/o", "outer") || mkdir("outer/inner", 0755) ||
-	    tmpfs_at("outer/inner", "zdtm-inner") || put("outer/inner/i", "inner") ||
-	    mkdir("outer/inner/deep", 0755)) {
+	if (mkdir("outer", 0755) || mkdir("deep_src", 0755) || nsu_put_file("deep_src/d", "deep", 1) ||
+	    nsu_tmpfs_at("outer", "zdtm-outer") || nsu_put_file("outer/o", "outer", 1) ||
+	    mkdir("outer/inner", 0755) || nsu_tmpfs_at("outer/inner", "zdtm-inner") ||
+	    nsu_put_file("outer/inner/i", "inner", 1) || mkdir("outer/inner/deep", 0755)) {
 		pr_perror("nested mounts");
 		return 1;
 	}
@@ -132,21 +88,21 @@ int main(int argc, char **argv)
 	}
 
 	/* stacked */
-	if (mkdir("over", 0755) || tmpfs_at("over", "zdtm-L1") || put("over/l1", "l1")) {
+	if (mkdir("over", 0755) || nsu_tmpfs_at("over", "zdtm-L1") || nsu_put_file("over/l1", "l1", 1)) {
 		pr_perror("L1 at over");
 		return 1;
 	}
-	if (tmpfs_at("over", "zdtm-L2") || put("over/l2", "l2")) {
+	if (nsu_tmpfs_at("over", "zdtm-L2") || nsu_put_file("over/l2", "l2", 1)) {
 		pr_perror("L2 on L1 at over");
 		return 1;
 	}
 
 	/* hidden */
-	if (mkdir("hid", 0755) || put("hid/under", "under")) {
+	if (mkdir("hid", 0755) || nsu_put_file("hid/under", "under", 1)) {
 		pr_perror("hid/under");
 		return 1;
 	}
-	if (tmpfs_at("hid", "zdtm-hid") || put("hid/top", "top")) {
+	if (nsu_tmpfs_at("hid", "zdtm-hid") || nsu_put_file("hid/top", "top", 1)) {
 		pr_perror("tmpfs on hid");
 		return 1;
 	}
@@ -156,32 +112,34 @@ int main(int argc, char **argv)
 
 	ret |= check_nested();
 
-	n = mounts_at("over", &top, &bottom);
+	n = nsu_mount_at_rel("over", &top, &bottom);
 	if (n != 2 || top.parent_id != bottom.id || strcmp(top.source, "zdtm-L2") || strcmp(bottom.source, "zdtm-L1")) {
 		fail("stacked: %d mounts at over (top %s on %d, bottom %s id %d); expected zdtm-L2 on zdtm-L1", n,
 		     n > 0 ? top.source : "-", top.parent_id, n > 0 ? bottom.source : "-", bottom.id);
 		ret = 1;
 	}
-	if (!is("over/l2", "l2") || access("over/l1", F_OK) == 0) {
+	if (!nsu_file_is("over/l2", "l2") || access("over/l1", F_OK) == 0) {
 		fail("stacked: over/ does not show L2 alone");
 		ret = 1;
 	}
 	if (umount2("over", 0)) {
 		fail("stacked: umount over (L2)");
 		ret = 1;
-	} else if (!is("over/l1", "l1") || access("over/l2", F_OK) == 0 || mounts_at("over", NULL, NULL) != 1) {
+	} else if (!nsu_file_is("over/l1", "l1") || access("over/l2", F_OK) == 0 ||
+		   nsu_mount_at_rel("over", NULL, NULL) != 1) {
 		fail("stacked: with L2 unmounted, over/ does not show L1");
 		ret = 1;
 	}
 
-	if (mounts_at("hid", &top, NULL) != 1 || !is("hid/top", "top") || access("hid/under", F_OK) == 0) {
+	if (nsu_mount_at_rel("hid", &top, NULL) != 1 || !nsu_file_is("hid/top", "top") ||
+	    access("hid/under", F_OK) == 0) {
 		fail("hidden: hid/ does not show the tmpfs alone");
 		ret = 1;
 	}
 	if (umount2("hid", 0)) {
 		fail("hidden: umount hid");
 		ret = 1;
-	} else if (!is("hid/under", "under") || access("hid/top", F_OK) == 0) {
+	} else if (!nsu_file_is("hid/under", "under") || access("hid/top", F_OK) == 0) {
 		fail("hidden: with the tmpfs unmounted, hid/ does not show under");
 		ret = 1;
 	}

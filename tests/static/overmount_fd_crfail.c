@@ -23,18 +23,6 @@
 
 static const char l1_data[] = "file l1 on the covered tmpfs";
 
-static int put(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-
-	if (fd < 0 || write(fd, s, strlen(s)) != (ssize_t)strlen(s)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
 int main(int argc, char **argv)
 {
 	char over[PATH_MAX], buf[64] = "";
@@ -44,7 +32,7 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 
 	if (nsu_abspath("over", over, sizeof(over)) || mkdir(over, 0755) ||
-	    mount("zdtm-L1", over, "tmpfs", 0, "size=1m") || put("over/l1", l1_data)) {
+	    mount("zdtm-L1", over, "tmpfs", 0, "size=1m") || nsu_put_file("over/l1", l1_data, 1)) {
 		pr_perror("L1 at over");
 		return 1;
 	}
@@ -53,7 +41,7 @@ int main(int argc, char **argv)
 		pr_perror("open over/l1");
 		return 1;
 	}
-	if (mount("zdtm-L2", over, "tmpfs", 0, "size=1m") || put("over/l2", "l2")) {
+	if (mount("zdtm-L2", over, "tmpfs", 0, "size=1m") || nsu_put_file("over/l2", "l2", 1)) {
 		pr_perror("L2 on L1 at over");
 		return 1;
 	}

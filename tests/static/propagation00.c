@@ -92,49 +92,6 @@ static int same_groups(const struct tags *a, const struct tags *b)
 	return 0;
 }
 
-static int do_mount(const char *rel, const char *name)
-{
-	char path[PATH_MAX];
-
-	if (nsu_abspath(rel, path, sizeof(path)))
-		return -1;
-	return mount(name, path, "tmpfs", 0, "size=1m");
-}
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd < 0 || write(fd, s, strlen(s)) != (ssize_t)strlen(s)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
-static int has_file(const char *path, const char *s)
-{
-	char buf[128] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n == (ssize_t)strlen(s) && !memcmp(buf, s, n);
-}
-
-static int mounts_at(const char *rel)
-{
-	char path[PATH_MAX];
-
-	if (nsu_abspath(rel, path, sizeof(path)))
-		return -1;
-	return nsu_mount_at(path, NULL, NULL);
-}
-
 /* mount a tmpfs at origin/sub, write a file into it; expect the mount (and
  * the file) at each seen/sub, and no mount at each unseen/sub */
 static int propagates(const char *origin, const char *sub, const char *const *seen, const char *const *unseen)
@@ -143,27 +100,27 @@ static int propagates(const char *origin, const char *sub, const char *const *se
 	int ret = 0, n;
 
 	snprintf(made, sizeof(made), "%s/%s", origin, sub);
-	if (do_mount(made, "zdtm-prop-new")) {
+	if (nsu_tmpfs_at(made, "zdtm-prop-new")) {
 		fail("mount a tmpfs at %s after restore", made);
 		return 1;
 	}
 	snprintf(file, sizeof(file), "%s/f", made);
-	if (write_file(file, made)) {
+	if (nsu_put_file(file, made, 0)) {
 		fail("write %s", file);
 		return 1;
 	}
 	for (; *seen; seen++) {
 		snprintf(rel, sizeof(rel), "%s/%s", *seen, sub);
 		snprintf(file, sizeof(file), "%s/f", rel);
-		n = mounts_at(rel);
-		if (n != 1 || !has_file(file, made)) {
+		n = nsu_mount_at_rel(rel, NULL, NULL);
+		if (n != 1 || !nsu_file_is(file, made)) {
 			fail("a mount made at %s did not propagate to %s (%d mounts there)", made, rel, n);
 			ret = 1;
 		}
 	}
 	for (; *unseen; unseen++) {
 		snprintf(rel, sizeof(rel), "%s/%s", *unseen, sub);
-		n = mounts_at(rel);
+		n = nsu_mount_at_rel(rel, NULL, NULL);
 		if (n != 0) {
 			fail("a mount made at %s propagated to %s (%d mounts there)", made, rel, n);
 			ret = 1;
@@ -206,7 +163,7 @@ int main(int argc, char **argv)
 		pr_perror("slave bind %s -> %s", a, b);
 		return 1;
 	}
-	if (do_mount("prop_a/before", "zdtm-prop-before") || write_file("prop_a/before/f", "before")) {
+	if (nsu_tmpfs_at("prop_a/before", "zdtm-prop-before") || nsu_put_file("prop_a/before/f", "before", 0)) {
 		pr_perror("mount at prop_a/before");
 		return 1;
 	}
@@ -228,7 +185,7 @@ int main(int argc, char **argv)
 		char f[64];
 
 		snprintf(f, sizeof(f), "%s/f", points[i]);
-		if (!has_file(f, "before")) {
+		if (!nsu_file_is(f, "before")) {
 			fail("%s does not show the file of the mount made at prop_a/before", f);
 			ret = 1;
 		}

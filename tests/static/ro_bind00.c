@@ -29,47 +29,6 @@
 #include "nsutil.h"
 #include "zdtmtst.h"
 
-static int fd_mnt_id(int fd)
-{
-	char path[64], *s, *p;
-	int id = -1;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	s = read_file(path, NULL);
-	if (!s)
-		return -1;
-	p = strstr(s, "mnt_id:");
-	if (p)
-		id = atoi(p + 7);
-	free(s);
-	return id;
-}
-
-static int put(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd < 0 || write(fd, s, strlen(s)) != (ssize_t)strlen(s)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
-static int is(const char *path, const char *s)
-{
-	char buf[128] = "";
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n == (ssize_t)strlen(s) && !memcmp(buf, s, n);
-}
-
 static int check_ro_mount(const char *rel, struct nsu_mount *m)
 {
 	char path[PATH_MAX];
@@ -121,8 +80,8 @@ int main(int argc, char **argv)
 		pr_perror("getcwd");
 		return 1;
 	}
-	if (mkdir(rw, 0755) || mkdir(ro, 0755) || put("rw_dir/f", "f before") || put("rw_dir/g", "g before") ||
-	    put("ro_file", "")) {
+	if (mkdir(rw, 0755) || mkdir(ro, 0755) || nsu_put_file("rw_dir/f", "f before", 0) ||
+	    nsu_put_file("rw_dir/g", "g before", 0) || nsu_put_file("ro_file", "", 0)) {
 		pr_perror("preparing the directories");
 		return 1;
 	}
@@ -157,21 +116,23 @@ int main(int argc, char **argv)
 	ret |= expect_erofs("mkdir ro_dir/d", mkdir("ro_dir/d", 0755));
 	ret |= expect_erofs("unlink ro_dir/g", unlink("ro_dir/g"));
 
-	if (!is("ro_dir/f", "f before") || !is("ro_file", "g before")) {
+	if (!nsu_file_is("ro_dir/f", "f before") || !nsu_file_is("ro_file", "g before")) {
 		fail("the read-only binds do not show the files' contents");
 		ret = 1;
 	}
-	if (put("rw_dir/f", "f after") || put("rw_dir/g", "g after") || put("rw_dir/h", "h")) {
+	if (nsu_put_file("rw_dir/f", "f after", 0) || nsu_put_file("rw_dir/g", "g after", 0) ||
+	    nsu_put_file("rw_dir/h", "h", 0)) {
 		fail("writing into rw_dir after restore");
 		ret = 1;
 	}
-	if (!is("ro_dir/f", "f after") || !is("ro_dir/h", "h") || !is("ro_file", "g after")) {
+	if (!nsu_file_is("ro_dir/f", "f after") || !nsu_file_is("ro_dir/h", "h") ||
+	    !nsu_file_is("ro_file", "g after")) {
 		fail("the read-only binds do not show what is written into rw_dir");
 		ret = 1;
 	}
 
-	if (!ret && fd_mnt_id(fd) != mdir.id) {
-		fail("the fd opened through ro_dir is on mount %d, the read-only bind is %d", fd_mnt_id(fd),
+	if (!ret && nsu_fd_mnt_id(fd) != mdir.id) {
+		fail("the fd opened through ro_dir is on mount %d, the read-only bind is %d", nsu_fd_mnt_id(fd),
 		     mdir.id);
 		ret = 1;
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroupv1.h"
@@ -248,4 +249,140 @@ int cgv1_remove_stale(const char *ctrl, const char *parent, const char *prefix)
 	}
 	closedir(d);
 	return ret ? -1 : n;
+}
+
+int cgv1_expect_task(pid_t pid, const char *ctrl, const char *want, const char *who)
+{
+	char got[512];
+
+	if (cgv1_task_cgroup(pid, ctrl, got, sizeof(got))) {
+		fail("%s: can't read its %s cgroup", who, ctrl);
+		return 1;
+	}
+	if (strcmp(got, want)) {
+		fail("%s: in %s:%s, expected %s:%s", who, ctrl, got, ctrl, want);
+		return 1;
+	}
+	return 0;
+}
+
+int cgv1_expect_val(const char *ctrl, const char *cg, const char *file, const char *want)
+{
+	char got[128];
+
+	if (cgv1_read(ctrl, cg, file, got, sizeof(got))) {
+		fail("%s:%s: can't read %s", ctrl, cg, file);
+		return 1;
+	}
+	if (strcmp(got, want)) {
+		fail("%s:%s: %s is %s, expected %s", ctrl, cg, file, got, want);
+		return 1;
+	}
+	return 0;
+}
+
+/* the forker child: join cg ('R' joined, 'E' not), then fork once per command byte */
+static int forker_child(const char *cg, int cmd, int rep)
+{
+	char c;
+	pid_t p;
+
+	c = cgv1_attach("pids", cg, 0) ? 'E' : 'R';
+	if (write(rep, &c, 1) != 1 || c != 'R')
+		return 1;
+	while (read(cmd, &c, 1) == 1) {
+		p = fork();
+		if (p == 0)
+			_exit(0);
+		if (p > 0) {
+			waitpid(p, NULL, 0);
+			c = 'y';
+		} else
+			c = errno == EAGAIN ? 'n' : 'e';
+		if (write(rep, &c, 1) != 1)
+			return 1;
+	}
+	return 0;
+}
+
+int cgv1_forker_start(struct cgv1_forker *f, const char *cg)
+{
+	int cmd[2], rep[2];
+	char res;
+
+	f->pid = -1;
+	f->cmd = f->rep = -1;
+	if (pipe(cmd)) {
+		pr_perror("pipe");
+		return -1;
+	}
+	if (pipe(rep)) {
+		pr_perror("pipe");
+		close(cmd[0]);
+		close(cmd[1]);
+		return -1;
+	}
+	f->pid = fork();
+	if (f->pid < 0) {
+		pr_perror("fork");
+		close(cmd[0]);
+		close(cmd[1]);
+		close(rep[0]);
+		close(rep[1]);
+		return -1;
+	}
+	if (f->pid == 0) {
+		close(cmd[1]);
+		close(rep[0]);
+		_exit(forker_child(cg, cmd[0], rep[1]));
+	}
+	close(cmd[0]);
+	close(rep[1]);
+	f->cmd = cmd[1];
+	f->rep = rep[0];
+	if (read(f->rep, &res, 1) != 1 || res != 'R') {
+		pr_err("the child could not join pids:%s", cg);
+		cgv1_forker_stop(f);
+		return -1;
+	}
+	return 0;
+}
+
+int cgv1_forker_try(struct cgv1_forker *f, char *res)
+{
+	*res = '?';
+	return write(f->cmd, "f", 1) == 1 && read(f->rep, res, 1) == 1 ? 0 : -1;
+}
+
+int cgv1_forker_expect_limit(struct cgv1_forker *f, const char *cg)
+{
+	int ret = 0;
+	char res;
+
+	if (cgv1_forker_try(f, &res) || res != 'y') {
+		fail("the restored child can't fork below its limit (%c)", res);
+		ret = 1;
+	}
+	if (cgv1_write("pids", cg, "pids.max", "1")) {
+		fail("can't lower pids.max of pids:%s", cg);
+		ret = 1;
+	} else if (cgv1_forker_try(f, &res) || res != 'n') {
+		fail("pids.max = 1 is not enforced on the restored child (fork result '%c')", res);
+		ret = 1;
+	}
+	return ret;
+}
+
+void cgv1_forker_stop(struct cgv1_forker *f)
+{
+	if (f->pid > 0) {
+		kill(f->pid, SIGKILL);
+		waitpid(f->pid, NULL, 0);
+	}
+	f->pid = -1;
+	if (f->cmd >= 0)
+		close(f->cmd);
+	if (f->rep >= 0)
+		close(f->rep);
+	f->cmd = f->rep = -1;
 }

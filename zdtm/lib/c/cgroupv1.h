@@ -50,4 +50,48 @@ int cgv1_rmdir_tree(const char *ctrl, const char *cg);
  */
 int cgv1_remove_stale(const char *ctrl, const char *parent, const char *prefix);
 
+/* ------------------------------------------------------------------ */
+/* Checks after restore: 0 if as expected, else 1 after a fail() that  */
+/* names the task or the control file.                                */
+
+/* task `pid` (0: self) is in `want` of `ctrl`; `who` names it ("child") */
+int cgv1_expect_task(pid_t pid, const char *ctrl, const char *want, const char *who);
+
+/* the control file `file` of ctrl:cg reads `want` */
+int cgv1_expect_val(const char *ctrl, const char *cg, const char *file, const char *want);
+
+/* ------------------------------------------------------------------ */
+/* A child that sits in a pids cgroup and forks on request, to see a   */
+/* pids.max limit enforced on it.                                      */
+
+struct cgv1_forker {
+	pid_t pid;		/* the child, -1 when there is none */
+	int cmd, rep;		/* our ends of the pipes to it */
+};
+
+/*
+ * Fork the child; it moves itself into pids:`cg`.  0 once it is there;
+ * -1 on failure (reported with pr_err/pr_perror, the child killed, f->pid
+ * -1).
+ */
+int cgv1_forker_start(struct cgv1_forker *f, const char *cg);
+
+/*
+ * Ask the child to fork once; *res gets its answer: 'y' it forked (and
+ * reaped the grandchild), 'n' fork failed with EAGAIN, 'e' other error.
+ * -1 if it did not answer.
+ */
+int cgv1_forker_try(struct cgv1_forker *f, char *res);
+
+/*
+ * The pids limit is enforced on the child, which is in pids:`cg`: it can
+ * fork (below the limit), and after `cg`'s pids.max is lowered to 1 (left
+ * so) it can't (EAGAIN).  0 if so, else 1 after a fail() saying which step
+ * went wrong.
+ */
+int cgv1_forker_expect_limit(struct cgv1_forker *f, const char *cg);
+
+/* SIGKILL and reap the child (nothing if there is none) */
+void cgv1_forker_stop(struct cgv1_forker *f);
+
 #endif /* ZDTM_CGROUPV1_H */

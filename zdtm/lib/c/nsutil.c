@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -195,6 +196,152 @@ int nsu_abspath(const char *rel, char *buf, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+int nsu_fd_mnt_id(int fd)
+{
+	char path[64], *s, *p;
+	int id = -1;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	s = read_file(path, NULL);
+	if (!s)
+		return -1;
+	p = strstr(s, "mnt_id:");
+	if (p)
+		id = atoi(p + 7);
+	free(s);
+	return id;
+}
+
+int nsu_tmpfs_at(const char *rel, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (nsu_abspath(rel, path, sizeof(path)))
+		return -1;
+	return mount(name, path, "tmpfs", 0, "size=1m");
+}
+
+int nsu_mount_at_rel(const char *rel, struct nsu_mount *top, struct nsu_mount *bottom)
+{
+	char path[PATH_MAX];
+
+	if (nsu_abspath(rel, path, sizeof(path)))
+		return -1;
+	return nsu_mount_at(path, top, bottom);
+}
+
+/* ------------------------------------------------------------------ */
+/* Small files.                                                        */
+
+int nsu_put_file(const char *path, const char *s, int excl)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | (excl ? O_EXCL : O_TRUNC), 0644);
+
+	if (fd < 0 || write(fd, s, strlen(s)) != (ssize_t)strlen(s)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+int nsu_file_is(const char *path, const char *s)
+{
+	char buf[128] = "";
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n == (ssize_t)strlen(s) && !memcmp(buf, s, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* sysctls.                                                            */
+
+int nsu_sysctl_read(const char *path, char *buf, size_t len)
+{
+	char full[256], *s, *p;
+	size_t o = 0;
+	int sp = 0;
+
+	snprintf(full, sizeof(full), "/proc/sys/%s", path);
+	s = read_file(full, NULL);
+	if (!s)
+		return -1;
+	for (p = s; *p && o + 1 < len; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\n') {
+			sp = o > 0;
+			continue;
+		}
+		if (sp)
+			buf[o++] = ' ';
+		sp = 0;
+		buf[o++] = *p;
+	}
+	buf[o] = 0;
+	free(s);
+	return 0;
+}
+
+int nsu_sysctl_write(const char *path, const char *val)
+{
+	char full[256];
+	int fd;
+
+	snprintf(full, sizeof(full), "/proc/sys/%s", path);
+	fd = open(full, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val)) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+int nsu_sysctl_expect(const char *path, const char *want)
+{
+	char got[128];
+
+	if (nsu_sysctl_read(path, got, sizeof(got))) {
+		fail("reading /proc/sys/%s", path);
+		return 1;
+	}
+	if (strcmp(got, want)) {
+		fail("/proc/sys/%s is \"%s\", expected \"%s\"", path, got, want);
+		return 1;
+	}
+	return 0;
+}
+
+int nsu_sysctl_change(const char *path, const char *val, int optional)
+{
+	char cur[128];
+
+	if (nsu_sysctl_read(path, cur, sizeof(cur))) {
+		if (errno == ENOENT && optional) {
+			test_msg("no /proc/sys/%s here: not tested", path);
+			return 0;
+		}
+		pr_perror("reading /proc/sys/%s", path);
+		return -1;
+	}
+	if (!strcmp(cur, val)) {
+		pr_err("/proc/sys/%s is already %s: the test would prove nothing", path, cur);
+		return -1;
+	}
+	if (nsu_sysctl_write(path, val)) {
+		pr_perror("writing %s to /proc/sys/%s", val, path);
+		return -1;
+	}
+	if (nsu_sysctl_expect(path, val))
+		return -1;
+	return 1;
 }
 
 /* ------------------------------------------------------------------ */

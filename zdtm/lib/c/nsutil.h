@@ -53,6 +53,49 @@ int nsu_tag(const char *optional, const char *tag);
 /* getcwd() + "/" + rel into buf (len bytes) */
 int nsu_abspath(const char *rel, char *buf, size_t len);
 
+/* fd's mount id (mnt_id: of /proc/self/fdinfo/FD), -1 on error */
+int nsu_fd_mnt_id(int fd);
+
+/* mount a 1 MiB tmpfs with source `name` at the work-dir-relative `rel` */
+int nsu_tmpfs_at(const char *rel, const char *name);
+
+/* nsu_mount_at() for a work-dir-relative path */
+int nsu_mount_at_rel(const char *rel, struct nsu_mount *top, struct nsu_mount *bottom);
+
+/* ------------------------------------------------------------------ */
+/* Small files.                                                        */
+
+/*
+ * Create the file `path` holding the string `s` (0644): excl 1 makes it
+ * fail if the file exists (O_EXCL), 0 truncates an existing one.
+ */
+int nsu_put_file(const char *path, const char *s, int excl);
+
+/* 1 if the file `path` holds exactly the string `s` (under 128 bytes), else 0 */
+int nsu_file_is(const char *path, const char *s);
+
+/* ------------------------------------------------------------------ */
+/* sysctls: `path` is relative to /proc/sys/ ("net/ipv4/ip_forward").  */
+
+/* read it into buf with whitespace runs turned into one space, trimmed */
+int nsu_sysctl_read(const char *path, char *buf, size_t len);
+
+int nsu_sysctl_write(const char *path, const char *val);
+
+/*
+ * 0 if it reads `want` (whitespace normalised); else 1 after a fail()
+ * naming /proc/sys/<path> and both values.
+ */
+int nsu_sysctl_expect(const char *path, const char *want);
+
+/*
+ * Set it to `val`, making sure that changes it: read it (an error if it
+ * already is `val`: a check after restore would prove nothing), write it,
+ * nsu_sysctl_expect() it.  Returns 1 when set; 0 when `optional` and
+ * there is no such file (said with test_msg); -1 on error (reported).
+ */
+int nsu_sysctl_change(const char *path, const char *val, int optional);
+
 /* ------------------------------------------------------------------ */
 /* rtnetlink.                                                          */
 
