@@ -256,3 +256,10 @@ def pytest_collection_modifyitems(session, config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    engine = config.stash.get(ENGINE, None)
+    run_dir = engine.settings.run_dir if engine else None
+    if run_dir is not None and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(f"zdtm: artifacts of this run: {run_dir}")
