@@ -78,15 +78,14 @@ static int expect(int ep, const uint32_t *want, const char *when, uint32_t *igno
 /* "tfd: N events: E data: D" lines of the epoll fdinfo, sorted by data */
 static char *targets(int ep)
 {
-	char path[64], *info, *p, *out, *line[NR];
+	char *info, *p, *out, *line[NR];
 	unsigned long long data;
 	size_t len = 0;
 	int tfd, i;
 	unsigned ev;
 
 	memset(line, 0, sizeof(line));
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", ep);
-	info = read_file(path, NULL);
+	info = read_fdinfo(ep);
 	if (!info)
 		return NULL;
 	out = calloc(1, strlen(info) + 1);

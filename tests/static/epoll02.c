@@ -25,11 +25,10 @@
 
 static unsigned events_in_fdinfo(int ep)
 {
-	char path[64], *info, *p;
+	char *info, *p;
 	unsigned ev = ~0u;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", ep);
-	info = read_file(path, NULL);
+	info = read_fdinfo(ep);
 	if (info && (p = strstr(info, "events:")))
 		ev = strtoul(p + 7, NULL, 16);
 	free(info);

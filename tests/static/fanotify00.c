@@ -33,24 +33,6 @@ TEST_OPTION(dirname, string, "directory name", 1);
 
 #define DIR_MASK (FAN_OPEN | FAN_CLOSE_WRITE | FAN_EVENT_ON_CHILD)
 
-/* the "fanotify ..." lines of an fd's fdinfo, malloc'ed */
-static char *fan_lines(int fd)
-{
-	char path[64], *info, *p, *out;
-	size_t len = 0;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	info = read_file(path, NULL);
-	if (!info)
-		return NULL;
-	out = calloc(1, strlen(info) + 1);
-	for (p = strtok(info, "\n"); p && out; p = strtok(NULL, "\n"))
-		if (!strncmp(p, "fanotify ", 9))
-			len += sprintf(out + len, "%s\n", p);
-	free(info);
-	return out;
-}
-
 struct fev {
 	uint64_t mask;
 	char path[PATH_MAX];
@@ -139,8 +121,8 @@ int main(int argc, char **argv)
 	}
 	read_events(g1fd, evs, 8);
 	read_events(g2fd, evs, 8);
-	g1_before = fan_lines(g1fd);
-	g2_before = fan_lines(g2fd);
+	g1_before = fdinfo_lines(g1fd, "fanotify ");
+	g2_before = fdinfo_lines(g2fd, "fanotify ");
 	if (!g1_before || !g2_before || !strstr(g1_before, "ino:") || !strstr(g2_before, "ino:")) {
 		pr_err("no marks in the fanotify fdinfo");
 		return 1;
@@ -150,8 +132,8 @@ int main(int argc, char **argv)
 	test_waitsig();
 	errno = 0;
 
-	g1 = fan_lines(g1fd);
-	g2 = fan_lines(g2fd);
+	g1 = fdinfo_lines(g1fd, "fanotify ");
+	g2 = fdinfo_lines(g2fd, "fanotify ");
 	if (!g1 || strcmp(g1, g1_before)) {
 		fail("group 1 changed:\nbefore:\n%safter:\n%s", g1_before, g1 ? g1 : "?\n");
 		ret = 1;

@@ -41,24 +41,6 @@ TEST_OPTION(dirname, string, "directory name", 1);
 #define MASK_FILE (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB)
 #define MASK_B (IN_ATTRIB | IN_DELETE_SELF)
 
-/* the "inotify wd:..." lines of an fd's fdinfo, malloc'ed */
-static char *watches(int fd)
-{
-	char path[64], *info, *p, *out;
-	size_t len = 0;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	info = read_file(path, NULL);
-	if (!info)
-		return NULL;
-	out = calloc(1, strlen(info) + 1);
-	for (p = strtok(info, "\n"); p && out; p = strtok(NULL, "\n"))
-		if (!strncmp(p, "inotify wd:", 11))
-			len += sprintf(out + len, "%s\n", p);
-	free(info);
-	return out;
-}
-
 struct ev {
 	int wd;
 	uint32_t mask;
@@ -149,8 +131,8 @@ int main(int argc, char **argv)
 		pr_perror("create %s", path);
 		return 1;
 	}
-	wa_before = watches(a);
-	wb_before = watches(b);
+	wa_before = fdinfo_lines(a, "inotify wd:");
+	wb_before = fdinfo_lines(b, "inotify wd:");
 	if (!wa_before || !wb_before || !*wa_before || !*wb_before) {
 		pr_err("no watches in /proc/self/fdinfo");
 		return 1;
@@ -160,8 +142,8 @@ int main(int argc, char **argv)
 	test_waitsig();
 	errno = 0;
 
-	wa = watches(a);
-	wb = watches(b);
+	wa = fdinfo_lines(a, "inotify wd:");
+	wb = fdinfo_lines(b, "inotify wd:");
 	if (!wa || strcmp(wa, wa_before)) {
 		fail("watches of instance A changed:\nbefore:\n%safter:\n%s", wa_before, wa ? wa : "?\n");
 		ret = 1;

@@ -27,12 +27,11 @@ TEST_OPTION(dirname, string, "directory name", 1);
 /* the mask of the watch with this wd, from fdinfo; 0 if there is none */
 static unsigned long watch_mask(int fd, int wd)
 {
-	char path[64], pat[32], *info, *p;
+	char pat[32], *info, *p;
 	unsigned long mask = 0;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	snprintf(pat, sizeof(pat), "inotify wd:%x ", wd);
-	info = read_file(path, NULL);
+	info = read_fdinfo(fd);
 	if (info && (p = strstr(info, pat)) && (p = strstr(p, " mask:")))
 		mask = strtoul(p + 6, NULL, 16);
 	free(info);

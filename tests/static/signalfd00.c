@@ -31,10 +31,9 @@
 
 static char *sigmask_line(int fd)
 {
-	char path[64], *info, *p, *e;
+	char *info, *p, *e;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	info = read_file(path, NULL);
+	info = read_fdinfo(fd);
 	if (!info || !(p = strstr(info, "sigmask:"))) {
 		free(info);
 		return strdup("?");

@@ -37,11 +37,10 @@
 
 static int clockid_of(int fd)
 {
-	char path[64], *info, *p;
+	char *info, *p;
 	int id = -1;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	info = read_file(path, NULL);
+	info = read_fdinfo(fd);
 	if (info && (p = strstr(info, "clockid:")))
 		id = atoi(p + 8);
 	free(info);

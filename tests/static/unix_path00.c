@@ -85,19 +85,6 @@ static int check_file(const char *path, mode_t mode, const char *what)
 	return 0;
 }
 
-static int talks(int a, int b, const char *what)
-{
-	char buf[16];
-
-	if (send(a, "ping", 4, MSG_NOSIGNAL) != 4 || recv(b, buf, sizeof(buf), MSG_DONTWAIT) != 4 ||
-	    memcmp(buf, "ping", 4) || send(b, "pong", 4, MSG_NOSIGNAL) != 4 ||
-	    recv(a, buf, sizeof(buf), MSG_DONTWAIT) != 4 || memcmp(buf, "pong", 4)) {
-		fail("%s: the connection does not carry data both ways", what);
-		return 1;
-	}
-	return 0;
-}
-
 static int new_client(int lsk, int type, const char *path, const char *what)
 {
 	int c, s, ret;
@@ -113,7 +100,7 @@ static int new_client(int lsk, int type, const char *path, const char *what)
 		close(c);
 		return 1;
 	}
-	ret = talks(c, s, what);
+	ret = sk_talks(c, s, what);
 	close(c);
 	close(s);
 	return ret;
@@ -214,14 +201,14 @@ int main(int argc, char **argv)
 		fail("accepted connection: queued data lost (%zd)", r);
 		ret = 1;
 	}
-	ret |= talks(cli, srv, "accepted connection");
+	ret |= sk_talks(cli, srv, "accepted connection");
 
 	s = accept(lst, NULL, NULL);
 	if (s < 0) {
 		fail("the pending connection is gone from the backlog");
 		ret = 1;
 	} else {
-		ret |= talks(pend, s, "pending connection");
+		ret |= sk_talks(pend, s, "pending connection");
 		close(s);
 	}
 

@@ -175,3 +175,39 @@ int wait_exit_code(pid_t pid)
 		return 128 + WTERMSIG(status);
 	return -1;
 }
+
+char *read_fdinfo(int fd)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	return read_file(path, NULL);
+}
+
+char *fdinfo_lines(int fd, const char *prefix)
+{
+	char *info = read_fdinfo(fd), *p, *save = NULL, *out;
+	size_t len = 0, plen = strlen(prefix);
+
+	if (!info)
+		return NULL;
+	out = calloc(1, strlen(info) + 1);
+	for (p = strtok_r(info, "\n", &save); p && out; p = strtok_r(NULL, "\n", &save))
+		if (!strncmp(p, prefix, plen))
+			len += sprintf(out + len, "%s\n", p);
+	free(info);
+	return out;
+}
+
+int sk_talks(int a, int b, const char *what)
+{
+	char buf[16];
+
+	if (send(a, "ping", 4, MSG_NOSIGNAL) != 4 || recv(b, buf, sizeof(buf), MSG_DONTWAIT) != 4 ||
+	    memcmp(buf, "ping", 4) || send(b, "pong", 4, MSG_NOSIGNAL) != 4 ||
+	    recv(a, buf, sizeof(buf), MSG_DONTWAIT) != 4 || memcmp(buf, "pong", 4)) {
+		fail("%s: the connection does not carry data both ways", what);
+		return 1;
+	}
+	return 0;
+}

@@ -187,9 +187,19 @@ int set_nonblock(int fd, int on);
 int unix_listen(const char *path, int type);
 int unix_connect(const char *path, int type);
 
+/* Connected sockets a and b carry "ping" a->b and "pong" b->a (the data
+ * must already be there: non-blocking receive).  0, or 1 after a fail()
+ * naming `what`. */
+int sk_talks(int a, int b, const char *what);
+
 /* Read a whole small file (e.g. from /proc) into a malloc'ed, NUL-terminated
  * buffer; *lenp (optional) gets its length.  NULL on error. */
 char *read_file(const char *path, size_t *lenp);
+
+/* /proc/self/fdinfo/<fd>, malloc'ed (NULL on error); and only its lines
+ * that start with `prefix`, each ending in a newline. */
+char *read_fdinfo(int fd);
+char *fdinfo_lines(int fd, const char *prefix);
 
 /* fork() a helper that runs fn(arg) and _exit()s with its return value. */
 pid_t test_fork_helper(int (*fn)(void *), void *arg);
