@@ -27,6 +27,8 @@ import sys
 import time
 from typing import Optional
 
+from .procs import children, proc_ppid
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 MS_REC = 16384
@@ -73,12 +75,6 @@ def nspids(pid) -> list:
     raise CriuNsError(f"pid {pid}: no NSpid in /proc/{pid}/status")
 
 
-def _ppid(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        data = f.read()
-    return int(data[data.rindex(")") + 2:].split()[1])
-
-
 def namespace_home(host_pid: int) -> tuple:
     """(task whose pid and mount namespaces criu must run in, the target's
     pid there). A target that is the init of its own pid namespace (a
@@ -87,7 +83,7 @@ def namespace_home(host_pid: int) -> tuple:
     levels = nspids(host_pid)
     owner = host_pid
     if levels[-1] == 1 and len(levels) > 1:
-        owner = _ppid(host_pid)
+        owner = proc_ppid(host_pid)
     depth = len(nspids(owner))
     return owner, levels[depth - 1]
 
@@ -143,7 +139,7 @@ def restore(criu_cmd: list, args: list) -> int:
     if not status or status[0] != 0:
         _, st = os.waitpid(init, 0)
         return status[0] if status else (os.waitstatus_to_exitcode(st) or 1)
-    restored = _children(init)
+    restored = children(init)
     if len(restored) != 1:
         raise CriuNsError(f"expected one restored root under the pseudo-init {init}, found {restored}")
     if pidfile:
@@ -155,14 +151,6 @@ def restore(criu_cmd: list, args: list) -> int:
         return 0
     _, st = os.waitpid(init, 0)
     return os.waitstatus_to_exitcode(st)
-
-
-def _children(pid: int) -> list:
-    out = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/children") as f:
-            out += [int(x) for x in f.read().split()]
-    return out
 
 
 def _pseudo_init(criu_cmd: list, args: list, report_fd: int) -> int:
@@ -190,7 +178,7 @@ def _pseudo_init(criu_cmd: list, args: list, report_fd: int) -> int:
     # The restored root was criu's child; criu exited, so it is ours now.
     # Reap everything until no child is left; exit with the root's status.
     root_status = 0
-    roots = set(_children(1))
+    roots = set(children(1))
     while True:
         try:
             pid, st = os.wait()

@@ -30,7 +30,6 @@ from .procs import children, descendants, kill_trees, pidfd, proc_state, reap, w
 from .snapshot import diff, snapshot_tree
 from .suite import Workload
 
-PHASES = ("desc", "build", "start", "dump", "restore", "stop", "verify", "cleanup")
 GONE_TIMEOUT = 10.0
 INHERIT_FD_MESSAGE = b"zdtm: written by the harness after restore\n"
 NSINIT_SOURCE = Path(__file__).resolve().parent / "flavors" / "nsinit.c"

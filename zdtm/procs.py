@@ -73,11 +73,6 @@ def proc_ppid(pid: int) -> Optional[int]:
     return int(data[data.rindex(")") + 2:].split()[1])
 
 
-def alive(pid: int) -> bool:
-    state = proc_state(pid)
-    return state is not None and state not in "ZX"
-
-
 def pidfd(pid: int) -> Optional[int]:
     try:
         return os.pidfd_open(pid)
