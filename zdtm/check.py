@@ -54,6 +54,14 @@ def _read(path: str) -> Optional[str]:
         return None
 
 
+def kernel_taint() -> int:
+    """The kernel's taint flags (0: clean)."""
+    try:
+        return int(_read("/proc/sys/kernel/tainted") or 0)
+    except ValueError:
+        return 0
+
+
 def _run(argv, timeout=CHECK_TIMEOUT):
     try:
         res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -215,7 +223,7 @@ def gather(criu: Optional[str], features=(), identity: str = "auto", criu_error:
     f.caps_effective = [n for n, b in CAPS.items() if eff >> b & 1]
     f.caps_missing = [n for n, b in CAPS.items() if not eff >> b & 1]
     f.caps_unobtainable = [n for n, b in CAPS.items() if not bnd >> b & 1]
-    f.tainted = int(_read("/proc/sys/kernel/tainted") or 0)
+    f.tainted = kernel_taint()
     f.cgroup = "v2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "v1"
     f.devices = {d: os.path.exists(d) for d in DEVICES}
     f.kdat_cache = _is_tmpfs("/run")
@@ -242,7 +250,7 @@ def cached_gather(state_dir: Path, criu: Optional[str], features=(), identity="a
         return gather(criu, features, identity, criu_error)
     key = hashlib.sha1(json.dumps([_read("/proc/sys/kernel/random/boot_id"), os.uname().release,
                                    criu, st.st_mtime_ns, st.st_size, sorted(set(features)), identity,
-                                   _read("/proc/sys/kernel/tainted")]).encode()).hexdigest()[:16]
+                                   kernel_taint()]).encode()).hexdigest()[:16]
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / f"check-{key}.json"
     with open(state_dir / "check.lock", "a") as lock:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from .build import BuildError
+from .check import kernel_taint
 from .config import (DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, WORKLOAD_GID, WORKLOAD_UID,
                      workload_env)
 from .criu import CriuCall, CriuRun
@@ -82,14 +83,6 @@ class TestResult:
         return "\n".join(out)
 
 
-def _taint() -> int:
-    try:
-        with open("/proc/sys/kernel/tainted") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 0
-
-
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm") as f:
@@ -145,7 +138,7 @@ class TestRun:
         self.children_before = set(children(os.getpid()))
         self.criu_runs: list = []
         self.extra_criu_opts: list = []
-        self.taint_before = _taint()
+        self.taint_before = kernel_taint()
         self.tty_fds: list = []
         self.inherit: Optional[tuple] = None      # (workload's read end, write end, criu's read end)
         self.exec_cmd_procs: list = []
@@ -545,7 +538,7 @@ class TestRun:
             problems.append(f"left mounts behind: {' '.join(mounts)}")
             for m in reversed(mounts):
                 _libc_umount(m)
-        taint = _taint()
+        taint = kernel_taint()
         if taint != self.taint_before:
             problems.append(f"kernel taint changed from {self.taint_before} to {taint} during the test "
                             f"(see dmesg)")
