@@ -15,6 +15,10 @@ dump time (criu refuses to dump that); connections in every other state
 are there: being accepted, mid-exchange with data queued both ways,
 closing.
 
+noauto (see py_echo.desc): criu 4.2.1 sometimes cannot restore a
+connection that the dump caught in the listener's backlog ("Peer ...
+unresolved"); the workload is kept to reproduce it.
+
 At SIGTERM the clients finish their current connection and stop; the
 test then asks the server to quit over one last connection; the server
 reports how many connections and frames it served.  Checks: every reply
