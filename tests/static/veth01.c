@@ -121,8 +121,8 @@ static int link_ok(int nl, const char *name, const char *addr, struct rtnl_link 
 
 static int helper(void *arg)
 {
-	struct stat parent_ns = *(struct stat *)arg, mine;
-	char cmd, buf[64];
+	struct stat parent_ns, mine;
+	char cmd, buf[64], ppath[64];
 	struct rtnl_link l;
 	int nl, sk;
 	ssize_t n;
@@ -157,8 +157,16 @@ static int helper(void *arg)
 
 		switch (cmd) {
 		case 'c':
-			if (stat("/proc/self/ns/net", &mine) ||
-			    (mine.st_dev == parent_ns.st_dev && mine.st_ino == parent_ns.st_ino)) {
+			/*
+			 * Compare with the parent's netns as it is now: a restore
+			 * makes new namespaces, and a new one may reuse the inode
+			 * number of one that existed before the dump.
+			 */
+			snprintf(ppath, sizeof(ppath), "/proc/%d/ns/net", getppid());
+			if (stat("/proc/self/ns/net", &mine) || stat(ppath, &parent_ns)) {
+				pr_perror("helper: stat of its own or its parent's netns");
+				res = 'n';
+			} else if (mine.st_dev == parent_ns.st_dev && mine.st_ino == parent_ns.st_ino) {
 				pr_err("helper: it is in the test's netns now");
 				res = 'n';
 			} else if (!link_ok(nl, "zv-in", IN_ADDR, &l, 0)) {
@@ -225,7 +233,6 @@ static int exchange(int sk, const char *msg)
 
 int main(int argc, char **argv)
 {
-	struct stat my_ns;
 	struct rtnl_link l;
 	char c, path[64];
 	int nl, nsfd, sk, code, ret = 0;
@@ -233,11 +240,11 @@ int main(int argc, char **argv)
 
 	test_init(argc, argv);
 
-	if (stat("/proc/self/ns/net", &my_ns) || pipe(to_h) || pipe(from_h)) {
-		pr_perror("stat / pipe");
+	if (pipe(to_h) || pipe(from_h)) {
+		pr_perror("pipe");
 		return 1;
 	}
-	h = test_fork_helper(helper, &my_ns);
+	h = test_fork_helper(helper, NULL);
 	if (h < 0) {
 		pr_perror("fork");
 		return 1;
