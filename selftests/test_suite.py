@@ -19,8 +19,10 @@ from zdtm.suite import Suite
 def _outcomes(junit: Path) -> dict:
     out = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        # junit writes "static/pipe00[h]" as name "static.pipe00[h]"
-        name = case.get("name").replace(".", "/", 1)
+        # the plugin names "static/pipe00[h]" classname "zdtm.static", name "pipe00[h]"
+        group = case.get("classname").split(".")
+        assert group[0] == "zdtm", case.attrib
+        name = "/".join([*group[1:], case.get("name")])
         kind = "passed"
         for child in case:
             if child.tag in ("failure", "error", "skipped"):

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from _pytest import junitxml  # xml_key: the junit reporter, to name our cases
 
 from .config import DEFAULT_CRIU_TIMEOUT, KEEP_IMG_MODES, Settings
 from .cycle import TestResult, TestRun
@@ -204,7 +205,19 @@ class ZdtmItem(pytest.Item):
         self.criu_ns = criu_ns
         self.result = None
 
+    def _name_junit_case(self):
+        """junit: classname "zdtm.static", name "pipe00[h]" (pytest's own
+        mangling would give an empty classname and "static.pipe00[h]")."""
+        xml = self.config.stash.get(junitxml.xml_key, None)
+        if xml is None:
+            return
+        group, _, name = self.name.rpartition("/")
+        reporter = xml.node_reporter(self.nodeid)
+        reporter.add_attribute("classname", ".".join(["zdtm", *filter(None, group.split("/"))]))
+        reporter.add_attribute("name", name)
+
     def runtest(self):
+        self._name_junit_case()
         engine = self.config.stash[ENGINE]
         if not getattr(engine, "session_started", False):
             engine.start_session()
