@@ -16,6 +16,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from .desc import Desc
 from .suite import Workload
@@ -41,6 +42,7 @@ class BuildError(Exception):
 class Executable:
     argv: tuple            # command prefix; the protocol options follow
     env: tuple = ()        # extra (name, value) pairs for the environment
+    hook: Optional[str] = None   # upstream's NAME.hook, run at the points of the cycle
 
 
 @contextmanager
@@ -132,6 +134,9 @@ class Builder:
             return self._build_c(workload, desc)
         if workload.kind == "py":
             return self._stage_py(workload)
+        if workload.kind == "upstream":
+            from . import upstream
+            return upstream.build(self, workload)
         raise BuildError(f"{workload.name}: don't know how to build a '{workload.kind}' workload")
 
     def _build_c(self, workload: Workload, desc: Desc) -> Executable:

@@ -23,18 +23,28 @@ def _common(p):
     p.add_argument("--criu-bin", metavar="PATH", help="criu binary (default: provisioned or from PATH)")
     p.add_argument("--suite", metavar="FILE", help="suite description (default: desc/suite.yaml)")
     p.add_argument("--zdtm-dir", metavar="DIR", help="state dir for builds and run artifacts")
+    p.add_argument("--upstream", action="append", default=[], metavar="DIR",
+                   help="also an existing ZDTM tree: a criu checkout (its test/zdtm/static and "
+                        "transition become upstream/static/NAME, upstream/transition/NAME)")
+
+
+def _suite(args) -> Suite:
+    suite = Suite.load(args.suite)
+    for d in args.upstream:
+        suite.add_upstream(d)
+    return suite
 
 
 def _engine(args) -> Engine:
     settings = Settings(criu_bin=args.criu_bin, identity=getattr(args, "identity", "auto"))
     if args.zdtm_dir:
         settings.state_dir = Path(args.zdtm_dir).resolve()
-    return Engine(settings, Suite.load(args.suite), log=lambda m: print(f"zdtm: {m}", file=sys.stderr))
+    return Engine(settings, _suite(args), log=lambda m: print(f"zdtm: {m}", file=sys.stderr))
 
 
 def cmd_run(args) -> int:
     import pytest
-    suite = Suite.load(args.suite)
+    suite = _suite(args)
     pytest_args = []
     if args.test:
         for name in args.test:
@@ -61,6 +71,8 @@ def cmd_run(args) -> int:
         pytest_args += ["--zdtm-suite", args.suite]
     if args.zdtm_dir:
         pytest_args += ["--zdtm-dir", args.zdtm_dir]
+    for d in args.upstream:
+        pytest_args += ["--zdtm-upstream", d]
     if args.parallel and args.parallel != "1":
         pytest_args += ["-n", args.parallel]
     if args.junitxml:
@@ -74,7 +86,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_list(args) -> int:
-    suite = Suite.load(args.suite)
+    suite = _suite(args)
     bad = 0
     rows = []
     for w in suite.workloads:

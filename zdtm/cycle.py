@@ -29,6 +29,7 @@ from .flavors import Flavor, FlavorUnavailable, get_flavor
 from .provision import plugin_include_dir
 from .procs import children, descendants, kill_trees, pidfd, proc_state, reap, wait_gone, wait_pidfds
 from .snapshot import diff, snapshot_tree
+from . import upstream
 from .suite import Workload
 
 GONE_TIMEOUT = 10.0
@@ -130,6 +131,7 @@ class TestRun:
         stem = workload.source.stem
         self.outfile = self.work / f"{stem}.out"
         self.pidfile = self.work / f"{stem}.pid"
+        self.stdio = self.work / f"{stem}.stdio"
         self.roots: list = []          # pids whose trees belong to this test
         self.pid: Optional[int] = None       # host pid of the test process
         self.root_pid: Optional[int] = None  # host pid of the tree criu dumps
@@ -142,6 +144,7 @@ class TestRun:
         self.tty_fds: list = []
         self.inherit: Optional[tuple] = None      # (workload's read end, write end, criu's read end)
         self.exec_cmd_procs: list = []
+        self.hook: Optional[str] = None           # upstream's NAME.hook
 
     # ---- entry -------------------------------------------------------------
     def run(self) -> TestResult:
@@ -155,7 +158,9 @@ class TestRun:
             lock = self._excl_lock("excl" in desc.flags)
             r.started = time.time()
             self._prepare_dirs(desc)
+            self.hook = exe.hook
             self._start(desc, exe)
+            self._hook("--post-start")
             self._cycles(desc)
             self._stop(desc)
             self._verify()
@@ -172,6 +177,11 @@ class TestRun:
                 r.sections.append(("details", f.details))
         finally:
             problems = self._cleanup()
+            if self.hook and r.started:
+                try:
+                    self._hook("--clean")
+                except PhaseFailure as f:
+                    problems.append(f.message)
             if problems and r.outcome == "passed":
                 r.outcome, r.phase, r.message = "failed", "cleanup", problems[0]
                 r.sections.append(("cleanup", "\n".join(problems)))
@@ -206,6 +216,10 @@ class TestRun:
         for dep in desc.deps:
             if not any(shutil.which(alt) for alt in dep.split("|")):
                 raise Skip(f"needs '{dep}', not found on this host")
+        if self.workload.kind == "upstream":
+            reason = upstream.checkskip(self.workload)
+            if reason:
+                raise Skip(reason)
         try:
             self.flavor = get_flavor(self.flavor_name, eng)
         except FlavorUnavailable as e:
@@ -225,7 +239,9 @@ class TestRun:
         t = time.monotonic()
         try:
             exe = self.engine.builder.build(self.workload, desc)
-            if "crlib" in desc.flags:
+            if "crlib" in desc.flags and self.workload.kind == "upstream":
+                self.extra_criu_opts = ["--libdir", str(upstream.crlib_dir(self.workload))]
+            elif "crlib" in desc.flags:
                 libdir = self.engine.builder.plugin(self.workload, plugin_include_dir(self.engine.criu_bin))
                 self.extra_criu_opts = ["--libdir", str(libdir)]
         except BuildError as e:
@@ -291,8 +307,9 @@ class TestRun:
             self.inherit = (r, w, os.dup(r))
             os.set_inheritable(r, True)
             argv.append(f"--inhfd={r}")
-        inprogress = Path(str(self.outfile) + ".inprogress")
-        fd = os.open(inprogress, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        # The workload's library opens <outfile>.inprogress itself (upstream's
+        # with O_EXCL); stdout/stderr before that go to a file of their own.
+        fd = os.open(self.stdio, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.fchown(fd, *self.owner)
         (self.art / "workload-command.txt").write_text(" ".join(argv) + "\n")
         timeout = self.settings.start_timeout or desc.timeout or DEFAULT_START_TIMEOUT
@@ -340,6 +357,32 @@ class TestRun:
         if self.pid is None or proc_state(self.pid) is None:
             raise PhaseFailure("start", f"workload pid {self.test_ns_pid} from the pidfile does not exist")
         self.result.timings["start"] = round(time.monotonic() - t, 4)
+
+    def _hook(self, *args: str, images: Optional[Path] = None) -> None:
+        """Upstream's NAME.hook, called as its zdtm.py does (--post-start,
+        --pre-dump, --pre-restore, --post-restore, --clean), as root, in the
+        test's work dir; its output goes to the artifacts."""
+        if not self.hook:
+            return
+        env = dict(os.environ)
+        if self.pid:
+            env["ZDTM_TEST_PID"] = str(self.test_ns_pid or self.pid)
+        if images is not None:
+            env["ZDTM_IMG_DIR"] = str(images)
+        try:
+            res = subprocess.run([self.hook, *args], cwd=self.work, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 timeout=self.settings.criu_timeout)
+            rc, output = res.returncode, res.stdout
+        except subprocess.TimeoutExpired as e:
+            rc, output = None, e.output if isinstance(e.output, str) else ""
+        with open(self.art / "hook.log", "a") as f:
+            f.write(f"$ {Path(self.hook).name} {' '.join(args)}\n{output}[exit {rc}]\n")
+        if rc != 0:
+            how = f"did not finish within {self.settings.criu_timeout:g}s" if rc is None else f"exited with {rc}"
+            said = [line for line in output.strip().splitlines() if line.strip()]
+            raise PhaseFailure("hook", f"{Path(self.hook).name} {' '.join(args)} {how}"
+                                       + (f": {said[-1].strip()}" if said else ""), details=output)
 
     def _criu_call(self, action: str, desc: Desc, images: Path, n: int) -> CriuCall:
         extra = desc.dopts if action == "dump" else desc.ropts
@@ -402,6 +445,7 @@ class TestRun:
             before = None if crfail else snapshot_tree(self.root_pid)
             fds = [fd for fd in (pidfd(p) for p in tree) if fd is not None]
             try:
+                self._hook("--pre-dump", images=images)
                 run = self.driver.dump(self.root_pid, self._criu_call("dump", desc, images, n),
                                        leave_running=self.settings.norst or crfail)
                 self._record(run, "dump")
@@ -419,6 +463,7 @@ class TestRun:
             finally:
                 for fd in fds:
                     os.close(fd)
+            self._hook("--pre-restore", images=images)
             call = self._criu_call("restore", desc, images, n)
             restored_pidfile = call.pidfile
             run = self.driver.restore(call, restored_pidfile, last=n == self.settings.iters)
@@ -442,6 +487,7 @@ class TestRun:
                     raise PhaseFailure("restore", f"test process (pid {self.test_ns_pid} in its namespace) "
                                                   f"not found in the restored tree of {new_pid}")
                 self.roots.append(self.pid)
+            self._hook("--post-restore", images=images)
             self._compare_outside(desc, before, self.root_pid, "dump and restore")
             if self.inherit:
                 os.write(self.inherit[1], INHERIT_FD_MESSAGE)
@@ -483,7 +529,8 @@ class TestRun:
         lines = _tail(self.outfile, 200)
         if not lines:
             lines = _tail(Path(str(self.outfile) + ".inprogress"), 200)
-        self.result.workload_lines = lines[-40:]
+        stdio = [f"(stdout/stderr) {line}" for line in _tail(self.stdio, 40) if line.strip()]
+        self.result.workload_lines = (stdio + lines)[-40:]
         return lines
 
     def _verify(self) -> None:
@@ -566,6 +613,9 @@ class TestRun:
         if r.outcome == "failed":
             out = self.outfile if self.outfile.exists() else Path(str(self.outfile) + ".inprogress")
             r.sections.append((f"workload output {out}", "\n".join(_tail(out, 100000))))
+            stdio = _tail(self.stdio, 100000)
+            if stdio:
+                r.sections.append((f"workload stdout/stderr {self.stdio}", "\n".join(stdio)))
         (self.art / "criu-commands.txt").write_text("".join(c + "\n" for c in r.criu_commands))
         data = {k: v for k, v in asdict(r).items() if k != "sections"}
         (self.art / "result.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -38,6 +38,7 @@ KNOWN_KEYS = {
     "arch": "machine(s) the test is for",
     "deps": "host binaries the test needs (a|b = alternatives)",
     "timeout": "seconds for start/stop",
+    "bind": "upstream: a tree directory bound into its ns root (accepted; our flavors need no such bind)",
     # Ours, beyond upstream:
     "args": "extra workload arguments; --filename/--dirname without a value get a harness path",
     "cflags": "extra C compiler flags",
@@ -93,6 +94,14 @@ def _line_of(text: str, key: str) -> Optional[int]:
     return text.count("\n", 0, m.start()) + 1 if m else None
 
 
+def _is_python_expression(text: str) -> bool:
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    return not isinstance(tree.body, (ast.Dict, ast.Constant))
+
+
 def _parse(path: Path, text: str) -> Any:
     stripped = text.strip()
     if not stripped:
@@ -107,6 +116,9 @@ def _parse(path: Path, text: str) -> Any:
         # YAML forbids tabs in some places where Python does not care.
         return yaml.safe_load(text.replace("\t", " "))
     except yaml.YAMLError as e:
+        if _is_python_expression(stripped):
+            raise DescError(path, 1, "a Python expression, not a literal: upstream's zdtm.py eval()s it, "
+                                     "this harness reads only literals and YAML (write the values out)") from None
         if isinstance(literal_error, SyntaxError):
             # Offset by leading whitespace stripped above.
             lead = text[: len(text) - len(text.lstrip())].count("\n")
@@ -188,6 +200,9 @@ def parse_desc(path: Path, text: str) -> Desc:
             if seconds <= 0:
                 raise DescError(path, line, f"'timeout' must be positive, not {value!r}")
             kw["timeout"] = seconds
+        elif key == "bind":
+            if not isinstance(value, str):
+                raise DescError(path, line, f"'bind' must be a path string, not {type(value).__name__}")
         elif key == "crfail_match":
             if not isinstance(value, str):
                 raise DescError(path, line, "'crfail_match' must be a regular expression string")

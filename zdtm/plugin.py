@@ -38,6 +38,8 @@ def pytest_addoption(parser):
     g.addoption("--zdtm-identity", default="auto", metavar="STRATEGY",
                 help="how non-root workloads are checkpointed: auto, root-criu, owner-dump, as-root")
     g.addoption("--zdtm-suite", metavar="FILE", help="suite description (default: desc/suite.yaml)")
+    g.addoption("--zdtm-upstream", action="append", default=[], metavar="DIR",
+                help="also run an existing ZDTM tree (a criu checkout): upstream/static/NAME, ...")
     g.addoption("--zdtm-test", action="append", default=[], metavar="NAME",
                 help="run only this test (repeatable); named tests run even if noauto")
     g.addoption("--zdtm-filter", action="append", default=[], metavar="REGEX", help="run tests whose name matches")
@@ -64,7 +66,7 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{flag}: zdtm tests whose .desc has the '{flag}' flag")
     for flavor in FLAVORS:
         config.addinivalue_line("markers", f"{flavor}: zdtm tests run in the '{flavor}' flavor")
-    for kind in ("static", "live", "c", "py"):
+    for kind in ("static", "live", "transition", "c", "py", "upstream"):
         config.addinivalue_line("markers", f"{kind}: zdtm {kind} workloads")
     config.addinivalue_line("markers", "zdtm: every zdtm checkpoint/restore test")
     config.addinivalue_line("markers", "criu_ns: zdtm tests run through zdtm criu-ns")
@@ -80,6 +82,8 @@ def pytest_configure(config):
         settings.run_dir = Path(workerinput["zdtm_run_dir"])
     try:
         suite = Suite.load(opt("zdtm_suite"))
+        for d in opt("zdtm_upstream"):
+            suite.add_upstream(d)
     except SuiteError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[ENGINE] = Engine(settings, suite, log=lambda m: print(f"zdtm: {m}", flush=True))
@@ -185,7 +189,7 @@ class WorkloadFile(pytest.File):
             item = ZdtmItem.from_parent(self, name=f"{self.workload.name}[{variant}]",
                                         nodeid=f"{self.workload.name}[{variant}]",
                                         workload=self.workload, flavor=flavor, criu_ns=criu_ns)
-            for m in ["zdtm", flavor, self.workload.root.name, self.workload.kind, *marks,
+            for m in ["zdtm", flavor, self.workload.root.name.rsplit("/", 1)[-1], self.workload.kind, *marks,
                       *(["criu_ns"] if criu_ns else [])]:
                 item.add_marker(m)
             yield item

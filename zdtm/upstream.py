@@ -1,0 +1,154 @@
+"""An existing upstream ZDTM tree (criu's test/zdtm) run by this harness.
+
+A CRIU developer points us at a checkout (`--upstream DIR`); its static/ and
+transition/ directories become test roots named upstream/static and
+upstream/transition.  Upstream's own Makefile stays in charge of what it
+knows: which tests exist ($(TST)), how each is built (its library, its
+flags) and which arguments each gets (the recipe of NAME.pid).  The harness
+then copies the binary into its build dir (so the ns flavors, whose root
+only shows the state dir, can run it), starts it in a work dir of its own
+(relative --filename/--dirname land there, not in the source tree) and
+checkpoints and verifies it like any other workload.  NAME.checkskip and
+NAME.hook are honoured as upstream's zdtm.py does; test/zdtm.desc's
+exclusions become skips with that reason.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import shlex
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from .build import BuildError, Builder, Executable, _digest, locked
+from .suite import SuiteError, TestRoot, Workload
+
+SUBDIRS = ("static", "transition")
+MAKE_TIMEOUT = 600
+CHECKSKIP_TIMEOUT = 60
+# Upstream's library switches to the protocol's ids itself; ZDTM_NEWNS and
+# friends are not set: our flavors make the namespaces, not the test binary.
+LIST_TARGET = "zdtm-harness-list-tests"
+
+
+def zdtm_dir(path: Path) -> Path:
+    """criu checkout, its test/ or test/zdtm/ -> the test/zdtm directory."""
+    path = Path(path).resolve()
+    for d in (path / "test" / "zdtm", path / "zdtm", path):
+        if (d / "Makefile.inc").is_file() and (d / "static" / "Makefile").is_file():
+            return d
+    raise SuiteError(f"{path}: not a ZDTM tree (expected test/zdtm/Makefile.inc and "
+                     f"test/zdtm/static/Makefile in a criu checkout)")
+
+
+def roots(path: Path) -> list:
+    top = zdtm_dir(path)
+    return [TestRoot(f"upstream/{sub}", top / sub, "upstream")
+            for sub in SUBDIRS if (top / sub / "Makefile").is_file()]
+
+
+def _make(args: list, what: str, timeout: float = MAKE_TIMEOUT) -> str:
+    cmd = ["make", "--no-print-directory", *args]
+    env = dict(os.environ, MAKEFLAGS="", LC_ALL="C")
+    try:
+        res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=timeout, env=env)
+    except FileNotFoundError:
+        raise BuildError(f"{what}: 'make' not found (upstream trees are built with their Makefile)") from None
+    except subprocess.TimeoutExpired as e:
+        raise BuildError(f"{what}: {shlex.join(cmd)} timed out after {timeout:g}s",
+                         e.output if isinstance(e.output, str) else "") from None
+    if res.returncode != 0:
+        tail = "\n".join(res.stdout.strip().splitlines()[-30:])
+        raise BuildError(f"{what}: {shlex.join(cmd)} exited with {res.returncode}", tail)
+    return res.stdout
+
+
+@lru_cache(maxsize=None)
+def _test_names(root: Path, makefile_mtime: float) -> frozenset:
+    try:
+        out = _make(["-s", "-C", str(root), "--eval", f"{LIST_TARGET}: ; @echo $(TST)", LIST_TARGET],
+                    f"listing the tests of {root}", timeout=60)
+    except BuildError as e:
+        raise SuiteError(f"{e}\n{e.output}") from None
+    return frozenset(out.split())
+
+
+def test_names(root: Path) -> frozenset:
+    """The tests upstream's Makefile declares ($(TST): no state tests)."""
+    return _test_names(root, (root / "Makefile").stat().st_mtime)
+
+
+def exclusions(root: TestRoot) -> dict:
+    """test/zdtm.desc's exclude list, for the tests of this root."""
+    desc = root.path.parent.parent / "zdtm.desc"
+    if not desc.is_file():
+        return {}
+    try:
+        data = ast.literal_eval(desc.read_text())
+        entries = list(data.get("exclude") or [])
+    except (ValueError, SyntaxError, AttributeError, TypeError) as e:
+        raise SuiteError(f"{desc}: cannot read upstream's exclusions: {e}") from None
+    sub = root.path.name + "/"
+    return {f"upstream/{e}": f"excluded by upstream's {desc.name}"
+            for e in entries if isinstance(e, str) and e.startswith(sub)}
+
+
+def checkskip(workload: Workload) -> Optional[str]:
+    """Upstream's NAME.checkskip: an executable that fails when the test
+    cannot run here. Returns the skip reason, or None."""
+    script = workload.root.path / f"{workload.source.stem}.checkskip"
+    if not os.access(script, os.X_OK):
+        return None
+    try:
+        res = subprocess.run([str(script)], cwd=workload.root.path.parent.parent, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=CHECKSKIP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return f"{script.name} did not finish within {CHECKSKIP_TIMEOUT}s"
+    if res.returncode == 0:
+        return None
+    said = [line for line in res.stdout.strip().splitlines() if line.strip()]
+    return f"{script.name} exited with {res.returncode}" + (f": {said[-1].strip()}" if said else "")
+
+
+def _start_args(root: Path, name: str) -> tuple:
+    """The workload arguments of upstream's NAME.pid recipe, minus the
+    --pidfile/--outfile the harness gives itself."""
+    out = _make(["-n", "-C", str(root), "--eval", f".PHONY: {name}.pid", f"{name}.pid"],
+                f"{root.name}/{name}: reading its start command")
+    for line in reversed(out.splitlines()):
+        words = shlex.split(line)
+        if words and words[0] in (f"./{name}", name, str(root / name)):
+            return tuple(w for w in words[1:] if not w.startswith(("--pidfile=", "--outfile=")))
+    raise BuildError(f"{root.name}/{name}: upstream's Makefile has no start command for {name}.pid", out)
+
+
+def build(builder: Builder, workload: Workload) -> Executable:
+    root, name = workload.root.path, workload.source.stem
+    # One make at a time per tree: every test's rule also makes ../lib.
+    with locked(builder.root / f"upstream-{_digest(root)}.lock"):
+        _make(["-C", str(root), name], f"building {workload.name} with upstream's Makefile")
+        args = _start_args(root, name)
+        binary = root / name
+        if not os.access(binary, os.X_OK):
+            raise BuildError(f"{workload.name}: upstream's Makefile made no executable {binary}")
+        content = binary.read_bytes()
+    key = f"{name}-upstream-" + _digest(content)
+
+    def stage(tmp: Path):
+        (tmp / name).write_bytes(content)
+        os.chmod(tmp / name, 0o755)
+
+    out = builder._build_once(key, stage)
+    hook = root / f"{name}.hook"
+    return Executable((str(out / name), *args),
+                      hook=str(hook) if os.access(hook, os.X_OK) else None)
+
+
+def crlib_dir(workload: Workload) -> Path:
+    """Upstream's crlib tests keep their criu plugin beside them."""
+    return workload.root.path
+
