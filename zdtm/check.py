@@ -138,10 +138,14 @@ class Identity:
     drop_ids: bool = False  # the ns init drops to the workload's ids
 
 
-def identity(strategy: str, suid: bool, flavor: str) -> Identity:
-    """Who a workload runs as and which criu driver checkpoints it."""
+def identity(strategy: str, suid: bool, flavor: str, nouser: bool = False) -> Identity:
+    """Who a workload runs as and which criu driver checkpoints it.
+    nouser (upstream's flag): criu must run as root for this test."""
     if suid:
         return Identity(True, "root", "root (suid test); criu runs as root")
+    if nouser and strategy == "owner-dump" and flavor != "uns":
+        return Identity(True, "root", "root instead of uid 18943: a nouser test needs criu to run as root, "
+                                      "and root's criu cannot dump uid 18943 here (no CAP_SYS_RESOURCE)")
     if flavor == "uns":
         # Host root owns the user namespace, so it has every capability
         # over the tasks in it, CAP_SYS_RESOURCE included.

@@ -137,6 +137,14 @@ def cmd_bench(args) -> int:
 
 
 def cmd_provision(args) -> int:
+    if args.source:
+        from .provision import ProvisionError, provision_criu_source
+        try:
+            print(provision_criu_source(log=lambda m: print(f"zdtm: {m}", file=sys.stderr)))
+        except ProvisionError as e:
+            print(f"zdtm provision --source: {e}", file=sys.stderr)
+            return 1
+        return 0
     engine = _engine(args)
     criu = engine.resolve_criu()
     if not criu:
@@ -197,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pv = sub.add_parser("provision", help="find or install criu; print its path")
     _common(pv)
+    pv.add_argument("--source", action="store_true",
+                    help="also fetch the provisioned criu's source (its test/zdtm is upstream's ZDTM tree, "
+                         "for --upstream); print its path")
     pv.set_defaults(func=cmd_provision)
     return p
 

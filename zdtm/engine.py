@@ -67,8 +67,8 @@ class Engine:
             self._drivers[key] = make_driver(name, self.criu_bin, self.settings.criu_timeout, self.reaper, criu_ns)
         return self._drivers[key]
 
-    def identity_for(self, suid: bool, flavor: str = "h") -> check.Identity:
-        return check.identity(self.facts.strategy, suid, flavor)
+    def identity_for(self, suid: bool, flavor: str = "h", nouser: bool = False) -> check.Identity:
+        return check.identity(self.facts.strategy, suid, flavor, nouser)
 
     # ---- run directories ---------------------------------------------------
     def start_session(self) -> None:

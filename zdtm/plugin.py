@@ -88,6 +88,7 @@ def pytest_configure(config):
         raise pytest.UsageError(str(e)) from None
     config.stash[ENGINE] = Engine(settings, suite, log=lambda m: print(f"zdtm: {m}", flush=True))
     config.pluginmanager.register(_NoPythonModulesForWorkloads(), "zdtm-no-py-modules")
+    config.pluginmanager.register(_JunitNames(config), "zdtm-junit-names")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "zdtm-xdist")
 
@@ -195,6 +196,25 @@ class WorkloadFile(pytest.File):
             yield item
 
 
+class _JunitNames:
+    """junit: our cases get classname "zdtm.static", name "pipe00[h]"
+    (pytest's own mangling gives classname "" and "static.pipe00[h]").
+    A report hook, not the item: with xdist the junit file is the controller's."""
+
+    def __init__(self, config):
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report):
+        xml = self.config.stash.get(junitxml.xml_key, None)
+        if xml is None or "::" in report.nodeid or "zdtm" not in report.keywords:
+            return
+        group, _, name = report.nodeid.rpartition("/")
+        reporter = xml.node_reporter(report)
+        reporter.add_attribute("classname", ".".join(["zdtm", *filter(None, group.split("/"))]))
+        reporter.add_attribute("name", name)
+
+
 class ZdtmFailure(Exception):
     def __init__(self, result: TestResult):
         super().__init__(result.message)
@@ -209,19 +229,7 @@ class ZdtmItem(pytest.Item):
         self.criu_ns = criu_ns
         self.result = None
 
-    def _name_junit_case(self):
-        """junit: classname "zdtm.static", name "pipe00[h]" (pytest's own
-        mangling would give an empty classname and "static.pipe00[h]")."""
-        xml = self.config.stash.get(junitxml.xml_key, None)
-        if xml is None:
-            return
-        group, _, name = self.name.rpartition("/")
-        reporter = xml.node_reporter(self.nodeid)
-        reporter.add_attribute("classname", ".".join(["zdtm", *filter(None, group.split("/"))]))
-        reporter.add_attribute("name", name)
-
     def runtest(self):
-        self._name_junit_case()
         engine = self.config.stash[ENGINE]
         if not getattr(engine, "session_started", False):
             engine.start_session()

@@ -77,7 +77,7 @@ class TestRoot:
 class Suite:
     file: Path
     roots: list
-    exclude: dict = field(default_factory=dict)   # test name -> reason
+    exclude: dict = field(default_factory=dict)   # test name -> skip reason
 
     @classmethod
     def load(cls, file: Optional[Path] = None) -> "Suite":
@@ -102,7 +102,7 @@ class Suite:
         for entry in data.get("exclude") or []:
             if not isinstance(entry, dict) or "test" not in entry or "reason" not in entry:
                 raise SuiteError(f"{file}: each exclusion needs 'test' and 'reason' (got {entry!r})")
-            exclude[entry["test"]] = entry["reason"]
+            exclude[entry["test"]] = f"excluded by {file.name}: {entry['reason']}"
         suite = cls(file, roots, exclude)
         for path in upstream_trees:
             suite.add_upstream(path)
