@@ -7,7 +7,7 @@ SYSPYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || comman
 BIN       := $(VENV)/bin
 JOBS      ?= auto
 
-.PHONY: all setup criu check zdtm test bench clean distclean
+.PHONY: all setup criu check zdtm test upstream bench clean distclean
 
 all: zdtm
 
@@ -32,6 +32,11 @@ zdtm: check
 # The harness's own tests.
 test: criu
 	$(BIN)/pytest -n 2 -rfEs selftests
+
+# Upstream's own ZDTM tests (test/zdtm of the provisioned criu's source, or
+# UPSTREAM=~/criu) through this harness, every flavor.
+upstream: check
+	$(BIN)/zdtm run -p $(JOBS) -T '^upstream/' --upstream "$${UPSTREAM:-$$($(BIN)/zdtm provision --source)}"
 
 bench: criu
 	$(BIN)/zdtm bench

@@ -140,12 +140,13 @@ class Identity:
 
 def identity(strategy: str, suid: bool, flavor: str, nouser: bool = False) -> Identity:
     """Who a workload runs as and which criu driver checkpoints it.
-    nouser (upstream's flag): criu must run as root for this test."""
+    nouser: criu must run as root for this test (upstream's flag, TCP options)."""
     if suid:
         return Identity(True, "root", "root (suid test); criu runs as root")
     if nouser and strategy == "owner-dump" and flavor != "uns":
-        return Identity(True, "root", "root instead of uid 18943: a nouser test needs criu to run as root, "
-                                      "and root's criu cannot dump uid 18943 here (no CAP_SYS_RESOURCE)")
+        return Identity(True, "root", "root instead of uid 18943: criu must run as root for this test (flag "
+                                      "nouser, or TCP options), and root's criu cannot dump uid 18943 here "
+                                      "(no CAP_SYS_RESOURCE)")
     if flavor == "uns":
         # Host root owns the user namespace, so it has every capability
         # over the tasks in it, CAP_SYS_RESOURCE included.

@@ -38,6 +38,7 @@ NSINIT_SOURCE = Path(__file__).resolve().parent / "flavors" / "nsinit.c"
 _WORK_IDS = itertools.count(1)
 LEFTOVER_GRACE = 1.0
 SETTLE_TIME = 0.3
+ROOT_CRIU_OPTS = ("--tcp-established", "--tcp-close")
 LIVE_VOLATILE = ("tree", "fd", "maps", "signals", "sched")
 
 
@@ -213,7 +214,8 @@ class TestRun:
         if reason:
             raise Skip(reason)
         for dep in desc.deps:
-            if not any(shutil.which(alt) for alt in dep.split("|")):
+            # A command, or (upstream) a file such as an iptables module.
+            if not any(os.path.exists(alt) if "/" in alt else shutil.which(alt) for alt in dep.split("|")):
                 raise Skip(f"needs '{dep}', not found on this host")
         if self.workload.kind == "upstream":
             reason = upstream.checkskip(self.workload)
@@ -230,11 +232,18 @@ class TestRun:
             raise Skip("flag reqrst: the test needs a restore, and --norst never restores")
         if self.criu_ns and "--exec-cmd" in desc.opts + desc.ropts:
             raise Skip("criu-ns restores detached under its own pseudo-init, which --exec-cmd excludes")
-        ident = eng.identity_for("suid" in desc.flags, self.flavor_name, nouser="nouser" in desc.flags)
+        ident = eng.identity_for("suid" in desc.flags, self.flavor_name, nouser=self._needs_root_criu(desc))
         self.as_root, self.drop_ids = ident.as_root, ident.drop_ids
         self.driver, self.result.identity = eng.driver(ident.driver, self.criu_ns), ident.text
         if self.criu_ns:
             self.result.identity += "; criu through zdtm criu-ns (restores into a fresh pid+mount namespace)"
+
+    @staticmethod
+    def _needs_root_criu(desc: Desc) -> bool:
+        """upstream's nouser flag, or criu options only root can honour
+        (TCP repair locks the network with iptables)."""
+        opts = desc.opts + desc.dopts + desc.ropts
+        return "nouser" in desc.flags or any(o in ROOT_CRIU_OPTS for o in opts)
 
     def _build(self, desc: Desc):
         t = time.monotonic()

@@ -392,21 +392,27 @@ def parse_mountinfo(text: str) -> list:
 
 
 def canonicalise_ids(tasks: list) -> dict:
-    """Rewrite fd targets "kind:[inode]" -> "kind#n" and mount namespaces
+    """Rewrite fd targets and mappings "kind:[inode]" -> "kind#n" and mount namespaces
     -> "mntns#n" in place, tasks in tree order; returns {ns: "mntns#n"}."""
     ids: dict = {}
     per_kind: dict = {}
     ns_ids: dict = {}
+
+    def canon(name: str) -> str:
+        m = _INODE_LINK.match(name)
+        if not m:
+            return name
+        kind = m.group(1)
+        key = (kind, m.group(2))
+        if key not in ids:
+            per_kind[kind] = ids[key] = per_kind.get(kind, 0) + 1
+        return f"{kind}#{ids[key]}"
+
     for t in tasks:
         for n in sorted(t.fds):
-            fd = t.fds[n]
-            m = _INODE_LINK.match(fd.target)
-            if m:
-                kind = m.group(1)
-                key = (kind, m.group(2))
-                if key not in ids:
-                    per_kind[kind] = ids[key] = per_kind.get(kind, 0) + 1
-                fd.target = f"{kind}#{ids[key]}"
+            t.fds[n].target = canon(t.fds[n].target)
+        # Memory mapped from such an object (a packet socket's ring) too.
+        t.maps = [(*m[:4], canon(m[4])) for m in t.maps]
         if t.mntns not in (None, "host"):
             t.mntns = ns_ids.setdefault(t.mntns, f"mntns#{len(ns_ids) + 1}")
     return ns_ids
