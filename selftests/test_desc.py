@@ -41,6 +41,9 @@ def test_empty_and_missing_mean_defaults(tmp_path):
     ("{'ext_mounts': 'a/b'}", "is not a plain name"),
     ("{'differs': {'bogus.x': 'why'}}", "unknown item 'bogus.x'"),
     ("{'differs': {'fd.3.pos': ' '}}", "needs a reason"),
+    ("{'bind': 3}", "'bind' must be a path string"),
+    # upstream eval()s some: mnt_ext_dev.desc is a conditional expression
+    ("os.getenv('X') and {'flavor': 'ns'} or {'flags': 'noauto'}", "t.desc:1: a Python expression, not a literal"),
 ])
 def test_errors_name_file_line_problem(text, message):
     with pytest.raises(DescError) as e:
@@ -65,3 +68,7 @@ def test_every_suite_desc_is_valid():
     from zdtm.suite import Suite
     for w in Suite.load().workloads:
         w.load_desc()
+
+
+def test_upstream_bind_key_is_accepted():
+    assert parse_desc(P, "{'flavor': 'ns uns', 'bind': 'zdtm/static'}").flavors == ("ns", "uns")

@@ -173,6 +173,23 @@ def test_unmet_requirements_are_skips_with_reasons(mini_suite, desc, reason):
     assert reason in res.stdout
 
 
+def test_machine_limit_is_a_skip_naming_it(mini_suite):
+    """Without CAP_SYS_RESOURCE (this machine) root's criu cannot dump a
+    task of another uid: a skip that says so; with it, a pass."""
+    mini_suite.add("t", copy_from="mixed_uids.c", desc="{'flags': 'suid'}")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 0, res.stdout
+    with open("/proc/self/status") as f:
+        cap_eff = int(next(l for l in f if l.startswith("CapEff:")).split()[1], 16)
+    if cap_eff >> 24 & 1:
+        assert "1 passed" in res.stdout, res.stdout
+    else:
+        assert "1 skipped" in res.stdout, res.stdout
+        assert re.search(r"criu cannot dump a task of another uid without CAP_SYS_RESOURCE, which this machine "
+                         r"lacks \(see zdtm check\); criu said: Error \(criu/cr-dump.c:\d+\): Can't get rlimit",
+                         res.stdout), res.stdout
+
+
 def test_suite_exclusion_is_a_skip_with_its_reason(mini_suite):
     mini_suite.add("t", copy_from="trivial.c")
     mini_suite.file.write_text("roots:\n  - name: static\n    path: static\n"
