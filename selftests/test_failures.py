@@ -161,6 +161,14 @@ def test_task_left_running_fails_the_test(mini_suite):
     # (the mini_suite fixture checks the helper is gone)
 
 
+def test_mount_left_in_the_work_dir_fails_the_test_and_is_removed(mini_suite):
+    mini_suite.add("t", copy_from="leaves_mount.c", desc="{'flavor': 'h', 'flags': 'suid'}")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1, res.stdout
+    assert re.search(r"phase 'cleanup': left mounts behind: \S+/leaked", res.stdout), res.stdout
+    # (the mini_suite fixture checks no mount is left)
+
+
 @pytest.mark.parametrize("desc, reason", [
     ("{'feature': 'no_such_feature'}", "criu check --feature no_such_feature: not supported here"),
     ("{'arch': 'sparc64'}", "test is for sparc64"),
