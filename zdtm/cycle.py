@@ -334,7 +334,7 @@ class TestRun:
         try:
             # As upstream's zdtm.py: right after the launch, while the test
             # sets itself up (some wait for what this hook prepares).
-            self._hook("--post-start")
+            self._hook("--post-start", timeout=timeout)
             rc = launcher.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             kill_trees([launcher.pid])
@@ -366,7 +366,7 @@ class TestRun:
             raise PhaseFailure("start", f"workload pid {self.test_ns_pid} from the pidfile does not exist")
         self.result.timings["start"] = round(time.monotonic() - t, 4)
 
-    def _hook(self, *args: str, images: Optional[Path] = None) -> None:
+    def _hook(self, *args: str, images: Optional[Path] = None, timeout: Optional[float] = None) -> None:
         """Upstream's NAME.hook, called as its zdtm.py does (--post-start,
         --pre-dump, --pre-restore, --post-restore, --clean), as root, from
         the tree's test/ directory (hooks find criu's lib/ from there); its
@@ -381,7 +381,7 @@ class TestRun:
         try:
             res = subprocess.run([self.hook, *args], cwd=Path(self.hook).parent.parent.parent, env=env, stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 timeout=self.settings.criu_timeout)
+                                 timeout=timeout or self.settings.criu_timeout)
             rc, output = res.returncode, res.stdout
         except subprocess.TimeoutExpired as e:
             rc, output = None, e.output if isinstance(e.output, str) else ""
@@ -392,7 +392,8 @@ class TestRun:
             if missing:
                 raise Skip(f"{Path(self.hook).name} needs the Python module '{missing.group(1)}', "
                            f"not installed here")
-            how = f"did not finish within {self.settings.criu_timeout:g}s" if rc is None else f"exited with {rc}"
+            how = f"did not finish within {timeout or self.settings.criu_timeout:g}s" if rc is None \
+                else f"exited with {rc}"
             said = [line for line in output.strip().splitlines() if line.strip()]
             raise PhaseFailure("hook", f"{Path(self.hook).name} {' '.join(args)} {how}"
                                        + (f": {said[-1].strip()}" if said else ""), details=output)
