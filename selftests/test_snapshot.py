@@ -446,3 +446,25 @@ def test_real_criu_round_trip_no_difference(start_tree, real_criu):
     # and the restored workload still works: it answers a signal
     t.act("umask")
     assert [d.item for d in differences(first, snapshot_tree(t.pid))] == ["creds.umask"]
+
+
+def test_epoll_registration_of_a_closed_fd_reads_dash():
+    """epoll keeps a registration after its fd is closed; only the fd number
+    (seen nowhere but fdinfo) differs once criu re-registers the file."""
+    import select
+    r, w = os.pipe()
+    ep = select.epoll()
+    dup = os.dup(r)
+    ep.register(dup, select.EPOLLIN)
+    os.close(dup)                       # the registration stays, its fd is gone
+    ep.register(r, select.EPOLLIN)      # this one's fd stays open
+    try:
+        t = TaskSnap(pid=os.getpid(), pos="0")
+        from zdtm.snapshot import _read_fds
+        _read_fds(os.getpid(), t)
+        tfds = [x for x in t.fds[ep.fileno()].info if x.startswith("tfd ")]
+        assert sorted(x.split()[1] for x in tfds) == ["-", str(r)], tfds
+    finally:
+        ep.close()
+        os.close(r)
+        os.close(w)
