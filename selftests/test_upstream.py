@@ -86,17 +86,20 @@ def test_checkskip_hooks_and_exclusions(upstream, reachable_dir):
     (static / "env00.hook").write_text('#!/bin/sh\necho "$1 pid=$ZDTM_TEST_PID" >> "$PWD/hook-calls"\n')
     (static / "pipe00.hook").write_text('#!/bin/sh\n[ "$1" = --pre-restore ] && { echo broken; exit 3; }\n'
                                         'exit 0\n')
-    for f in ("umask00.checkskip", "env00.hook", "pipe00.hook"):
+    (static / "fifo-rowo-pair.hook").write_text("#!/usr/bin/env python3\nimport zdtm_no_such_module\n")
+    for f in ("umask00.checkskip", "env00.hook", "pipe00.hook", "fifo-rowo-pair.hook"):
         (static / f).chmod(0o755)
     desc = upstream / "test" / "zdtm.desc"
     desc.write_text(desc.read_text().replace("'exclude': [", "'exclude': [ 'static/cwd01',"))
     state = reachable_dir / "state"
     res = _run(upstream, state, "-t", "upstream/static/umask00", "-t", "upstream/static/env00",
-               "-t", "upstream/static/pipe00", "-t", "upstream/static/cwd01", "-f", "h")
+               "-t", "upstream/static/pipe00", "-t", "upstream/static/cwd01",
+               "-t", "upstream/static/fifo-rowo-pair", "-f", "h")
     out = res.stdout
     assert res.returncode == 1, out
     assert re.search(r"SKIPPED .*umask00.checkskip exited with 1: no such thing here", out), out
     assert re.search(r"SKIPPED .*excluded by upstream's zdtm.desc", out), out
+    assert re.search(r"SKIPPED .*fifo-rowo-pair.hook needs the Python module 'zdtm_no_such_module'", out), out
     assert "FAILED upstream/static/pipe00[h]" in out, out
     assert "phase 'hook': pipe00.hook --pre-restore exited with 3: broken" in out, out
     assert "upstream/static/env00[h] PASSED" in out or "1 passed" in out, out

@@ -388,10 +388,12 @@ class TestRun:
         with open(self.art / "hook.log", "a") as f:
             f.write(f"$ {Path(self.hook).name} {' '.join(args)}\n{output}[exit {rc}]\n")
         if rc != 0:
-            missing = re.search(r"ModuleNotFoundError: No module named '([^']+)'", output)
+            missing = re.search(r"^(?:ModuleNotFoundError: No module named '([^']+)'|"
+                                r"ImportError: cannot import name '[^']+' from (?:partially initialized module )?"
+                                r"'([^']+)')", output, re.M)
             if missing:
-                raise Skip(f"{Path(self.hook).name} needs the Python module '{missing.group(1)}', "
-                           f"not installed here")
+                raise Skip(f"{Path(self.hook).name} needs the Python module '{missing.group(1) or missing.group(2)}'"
+                           f", not usable here ({missing.group(0)[:160]})")
             how = f"did not finish within {timeout or self.settings.criu_timeout:g}s" if rc is None \
                 else f"exited with {rc}"
             said = [line for line in output.strip().splitlines() if line.strip()]
