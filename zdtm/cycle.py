@@ -103,6 +103,22 @@ def _libc_umount(path: str) -> None:
     ctypes.CDLL(None, use_errno=True).umount2(path.encode(), 2)   # MNT_DETACH
 
 
+def _host_filter_rules() -> set:
+    """The host's iptables/ip6tables filter rules. criu's TCP network lock
+    adds some (marked 0xC114) and a failed restore leaves them; tests add
+    their own (DROP a port) and leave them when killed: either drops the
+    traffic of whatever uses those ports next."""
+    rules = set()
+    for tool in ("iptables", "ip6tables"):
+        try:
+            res = subprocess.run([tool, "-w", "-S"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        rules |= {(tool, line) for line in res.stdout.splitlines() if line.startswith("-A ")}
+    return rules
+
+
 def _strip_prefix(line: str) -> str:
     """Drop the conventional "HH:MM:SS.mmm: <pid>: " prefix."""
     return re.sub(r"^\d\d:\d\d:\d\d\.\d+: \d+: ", "", line)
@@ -146,6 +162,8 @@ class TestRun:
         self.inherit: Optional[tuple] = None      # (workload's read end, write end, criu's read end)
         self.exec_cmd_procs: list = []
         self.hook: Optional[str] = None           # upstream's NAME.hook
+        self.tcp_lock = None                       # see _host_tcp_guard
+        self.rules_before: Optional[set] = None
 
     # ---- entry -------------------------------------------------------------
     def run(self) -> TestResult:
@@ -157,6 +175,7 @@ class TestRun:
             self._skip_checks(desc)
             exe = self._build(desc)
             lock = self._excl_lock("excl" in desc.flags)
+            self._host_tcp_guard(desc)
             r.started = time.time()
             self._prepare_dirs(desc)
             self.hook = exe.hook
@@ -179,10 +198,13 @@ class TestRun:
             problems = self._cleanup()
             if problems and r.outcome == "passed":
                 r.outcome, r.phase, r.message = "failed", "cleanup", problems[0]
+            if problems:
                 r.sections.append(("cleanup", "\n".join(problems)))
             if lock is not None:
                 r.finished = time.time()
                 lock.close()
+            if self.tcp_lock is not None:
+                self.tcp_lock.close()
             r.timings["total"] = round(time.monotonic() - t0, 4)
             self._finish()
         return r
@@ -260,6 +282,19 @@ class TestRun:
         f = open(self.settings.state_dir / "excl.lock", "a")
         fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         return f
+
+    def _host_tcp_guard(self, desc: Desc) -> None:
+        """A test whose criu locks TCP connections in the host's network
+        namespace (h flavor, --tcp-* options) runs alone among such tests:
+        they use fixed ports, and criu's lock rules (iptables) are shared.
+        The host's rules are noted so that what criu or the test leaves
+        behind is found and removed."""
+        opts = desc.opts + desc.dopts + desc.ropts
+        if self.flavor_name != "h" or not any(o in ROOT_CRIU_OPTS for o in opts):
+            return
+        self.tcp_lock = open(self.settings.state_dir / "host-tcp.lock", "a")
+        fcntl.flock(self.tcp_lock, fcntl.LOCK_EX)
+        self.rules_before = _host_filter_rules()
 
     def _prepare_dirs(self, desc: Desc) -> None:
         if self.art.exists():
@@ -623,6 +658,14 @@ class TestRun:
             problems.append(f"left mounts behind: {' '.join(mounts)}")
             for m in reversed(mounts):
                 _libc_umount(m)
+        if self.rules_before is not None:
+            left = _host_filter_rules() - self.rules_before
+            if left:
+                problems.append(f"left {len(left)} iptables rule(s) behind (removed): "
+                                + "; ".join(f"{tool} {rule}" for tool, rule in sorted(left)[:4]))
+                for tool, rule in left:
+                    subprocess.run([tool, "-w", "-D", *rule.split()[1:]], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
         taint = kernel_taint()
         if taint != self.taint_before:
             problems.append(f"kernel taint changed from {self.taint_before} to {taint} during the test "
