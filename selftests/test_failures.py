@@ -3,6 +3,7 @@ test and phase, and leaves nothing behind (the mini_suite fixture checks)."""
 import json
 import os
 import re
+import subprocess
 
 import pytest
 
@@ -167,6 +168,17 @@ def test_mount_left_in_the_work_dir_fails_the_test_and_is_removed(mini_suite):
     assert res.returncode == 1, res.stdout
     assert re.search(r"phase 'cleanup': left mounts behind: \S+/leaked", res.stdout), res.stdout
     # (the mini_suite fixture checks no mount is left)
+
+
+def test_iptables_rule_left_by_a_tcp_test_fails_it_and_is_removed(mini_suite):
+    mini_suite.add("t", copy_from="leaves_iptables_rule.c",
+                   desc="{'flavor': 'h', 'flags': 'suid', 'opts': '--tcp-established'}")
+    res = mini_suite.run("-t", "static/t")
+    assert res.returncode == 1, res.stdout
+    assert re.search(r"phase 'cleanup': left 1 iptables rule\(s\) behind \(removed\): iptables -A INPUT .*"
+                     r"zdtm-selftest-leak", res.stdout), res.stdout
+    rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
+    assert "zdtm-selftest-leak" not in rules
 
 
 @pytest.mark.parametrize("desc, reason", [
