@@ -45,14 +45,23 @@ struct shared {
 static struct shared *sh;
 static volatile uint64_t rt_next, rt_errors, usr1_handled, wrong_sender;
 static volatile int first_bad_seq = -1;
+/* the first RT signal with an unexpected sender: what it carried */
+static volatile int bad_code, bad_pid, bad_uid, bad_seq = -1;
 static pid_t helper_pid;
 
 static void on_rt(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
 	(void)uc;
-	if (si->si_code != SI_QUEUE || si->si_pid != helper_pid)
+	if (si->si_code != SI_QUEUE || si->si_pid != helper_pid) {
+		if (!wrong_sender) {
+			bad_code = si->si_code;
+			bad_pid = si->si_pid;
+			bad_uid = si->si_uid;
+			bad_seq = (int)(uint64_t)si->si_value.sival_ptr;
+		}
 		wrong_sender++;
+	}
 	if ((uint64_t)si->si_value.sival_ptr != rt_next) {
 		if (first_bad_seq < 0)
 			first_bad_seq = (int)(uint64_t)si->si_value.sival_ptr;
@@ -210,7 +219,9 @@ int main(int argc, char **argv)
 		ret = 1;
 	}
 	if (wrong_sender) {
-		fail("%llu RT signals with a wrong si_code/si_pid", (unsigned long long)wrong_sender);
+		fail("%llu RT signals with a wrong si_code/si_pid; the first (sequence number %d): si_code %d "
+		     "si_pid %d si_uid %d, expected si_code %d (SI_QUEUE) si_pid %d", (unsigned long long)wrong_sender,
+		     bad_seq, bad_code, bad_pid, bad_uid, SI_QUEUE, (int)helper_pid);
 		ret = 1;
 	}
 	if (usr1_handled != sh->usr1_sent) {
