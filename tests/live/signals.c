@@ -132,7 +132,7 @@ static int helper(pid_t test)
 int main(int argc, char **argv)
 {
 	struct sigaction sa;
-	sigset_t rt;
+	sigset_t rt, all3;
 	struct timespec t0, now;
 	uint64_t loops = 0;
 	int status, ret = 0, ready = 0;
@@ -159,7 +159,18 @@ int main(int argc, char **argv)
 		goto err;
 	sigemptyset(&rt);
 	sigaddset(&rt, SIGRTMIN + 1);
+	sigemptyset(&all3);
+	sigaddset(&all3, SIGRTMIN + 1);
+	sigaddset(&all3, SIGUSR1);
+	sigaddset(&all3, SIGUSR2);
 
+	/*
+	 * The helper starts sending at once: keep its signals blocked until
+	 * helper_pid is set, or the first ones would be judged against 0
+	 * (seen under load: "16 RT signals with a wrong si_pid", all from it).
+	 */
+	if (sigprocmask(SIG_BLOCK, &all3, NULL))
+		goto err;
 	helper_pid = fork();
 	if (helper_pid < 0)
 		goto err;
@@ -167,8 +178,11 @@ int main(int argc, char **argv)
 		signal(SIGRTMIN + 1, SIG_DFL);
 		signal(SIGUSR1, SIG_DFL);
 		signal(SIGUSR2, SIG_DFL);
+		sigprocmask(SIG_UNBLOCK, &all3, NULL);
 		_exit(helper(getppid()));
 	}
+	if (sigprocmask(SIG_UNBLOCK, &all3, NULL))
+		goto err;
 
 	for (;;) {
 		volatile uint64_t x = loops;
