@@ -85,7 +85,12 @@ class NamespaceFlavor(Flavor):
             if host.is_dir() and not host.is_symlink():
                 binds.append((str(host), str(host), True))
         binds.append((str(self.dev), "/dev", False))
-        binds.append((str(self.state), str(self.state), False))
+        # The build dir (binaries, libraries, the init) and the work dirs, at
+        # their own paths; not the whole state dir: criu mounts its cgroup
+        # yard in the images dir under runs/ (--manage-cgroups), and a bind
+        # source holding a mount cannot be bound in a user namespace.
+        for d in ("build", "w"):
+            binds.append((str(self.state / d), str(self.state / d), False))
         binds += [(str(src), f"/mnt/{name}", False) for name, src in self.ext_mounts]
         return binds
 
@@ -102,11 +107,13 @@ class NamespaceFlavor(Flavor):
     def _prepare(self) -> None:
         """Create the cached root and /dev once (under a lock)."""
         stamp = self.root / ".ready"
-        if stamp.exists():
+        if stamp.exists() and all((self.root / dst.lstrip("/")).is_dir() for _, dst, _ in self._binds()):
             return
         self.state.mkdir(parents=True, exist_ok=True)
         with open(self.state / "nsroot.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            for _, dst, _ in self._binds():
+                (self.root / dst.lstrip("/")).mkdir(parents=True, exist_ok=True)
             if stamp.exists():
                 return
             for d in ("proc", "tmp", "dev"):

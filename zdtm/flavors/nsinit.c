@@ -12,9 +12,10 @@
  * its status, after writing the init's host pid to --init-pidfile: so for the
  * harness, as for any protocol launcher, "exit 0" means "ready".
  *
- * The init makes the mounts private, binds DIR onto itself, binds the --bind
- * sources into it, pivots into it, mounts /proc and a new devpts, brings up
- * lo, then runs the workload's launcher. It stays as the reaper of the tree
+ * The outer process binds DIR onto itself (read-only) and the --bind sources
+ * into it in a mount namespace of its own; the init (whose mount namespace is
+ * a copy of that) mounts /proc, a new devpts and a tmpfs /tmp, pivots into
+ * DIR, brings up lo, then runs the workload's launcher. It stays as the reaper of the tree
  * and exits when the test process (read from --test-pidfile) is gone.
  */
 #include <errno.h>
@@ -153,27 +154,29 @@ static void parse(int argc, char **argv)
 		die("usage: nsinit --root=DIR --init-pidfile=F --test-pidfile=F [...] -- CMD...");
 }
 
-static void setup_mounts(void)
+/*
+ * The outer process, before the init is cloned: a mount namespace of its own
+ * with the root and the binds in place, which the init's new mount namespace
+ * copies. Done here, outside the init's user namespace, because there every
+ * mount copied from the host is locked, and a non-recursive bind of a
+ * directory holding a locked mount fails (EINVAL) — as the state dir does
+ * whenever another test has a mount in its work dir at that moment.
+ * Not recursive: such mounts must not be copied in either.
+ */
+static void prepare_root(void)
 {
-	char path[4096], cwd[4096];
+	char path[4096];
 	int i;
 
-	/* The work dir keeps its path inside (the state dir is bound there). */
-	if (!getcwd(cwd, sizeof(cwd)))
-		die("getcwd");
-
+	if (unshare(CLONE_NEWNS))
+		die("unshare(CLONE_NEWNS)");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		die("making / private");
-	/* Not recursive, here and below: mounts that other tests' criu runs
-	 * put under the state dir at this moment must not be copied in. */
 	if (mount(cfg.root, cfg.root, NULL, MS_BIND, NULL))
 		die("binding %s onto itself", cfg.root);
 	/* The root is shared by every test and cached: nobody writes into it. */
 	if (mount(NULL, cfg.root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL))
 		die("making %s read-only", cfg.root);
-	snprintf(path, sizeof(path), "%s/tmp", cfg.root);
-	if (mount("zdtm-tmp", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"))
-		die("mounting a tmpfs on %s", path);
 	for (i = 0; i < cfg.nr_binds; i++) {
 		struct bind *b = &cfg.binds[i];
 
@@ -183,6 +186,23 @@ static void setup_mounts(void)
 		if (b->ro && mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL))
 			die("making %s read-only", path);
 	}
+}
+
+/* The init, in its namespaces: what must be mounted from inside, then pivot. */
+static void enter_root(void)
+{
+	char path[4096], cwd[4096];
+
+	/* The work dir keeps its path inside (the work dirs are bound there). */
+	if (!getcwd(cwd, sizeof(cwd)))
+		die("getcwd");
+	/* In a user namespace the copied root is locked, and pivot_root
+	 * refuses a locked new root: a fresh (recursive) bind of it is not. */
+	if (cfg.userns && mount(cfg.root, cfg.root, NULL, MS_BIND | MS_REC, NULL))
+		die("binding %s onto itself inside", cfg.root);
+	snprintf(path, sizeof(path), "%s/tmp", cfg.root);
+	if (mount("zdtm-tmp", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"))
+		die("mounting a tmpfs on %s", path);
 	/* proc before the pivot: in a user namespace the kernel only allows a
 	 * new proc mount while a fully visible one is still in this mount ns. */
 	snprintf(path, sizeof(path), "%s/proc", cfg.root);
@@ -265,9 +285,9 @@ static int init_main(void *arg)
 	self[n] = 0;
 	n = readlink("/proc/self/fd/1", out, sizeof(out) - 1);
 	out[n > 0 ? n : 0] = 0;
-	setup_mounts();
-	/* stdio through the new root too (same paths: the state dir is bound
-	 * at its own path), or criu finds fds on mounts outside the namespace. */
+	enter_root();
+	/* stdio through the new root too (same paths: the work dirs are bound
+	 * at their own paths), or criu finds fds on mounts outside the namespace. */
 	if (reopen(0, "/dev/null", O_RDONLY) || (out[0] == '/' && (reopen(1, out, O_WRONLY | O_APPEND) ||
 						      reopen(2, out, O_WRONLY | O_APPEND))))
 		die("reopening stdio inside the new root");
@@ -358,6 +378,7 @@ int main(int argc, char **argv)
 		return init_stage2();
 	if (cfg.userns)
 		flags |= CLONE_NEWUSER;
+	prepare_root();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cfg.sync))
 		die("socketpair");
 	init = clone(init_main, stack + sizeof(stack), flags | SIGCHLD, argv);
