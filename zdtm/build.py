@@ -95,7 +95,7 @@ class Builder:
     def __init__(self, state_dir: Path):
         self.root = state_dir / "build"
 
-    def _build_once(self, key: str, make) -> Path:
+    def build_once(self, key: str, make) -> Path:
         """Run make(tmpdir) unless root/key exists; return root/key."""
         final = self.root / key
         if final.is_dir():
@@ -125,7 +125,7 @@ class Builder:
                 objs.append(str(obj))
             _run(["ar", "rcs", str(tmp / "libzdtmtst.a"), *objs], tmp, "archiving the C workload library")
 
-        return self._build_once(key, make) / "libzdtmtst.a"
+        return self.build_once(key, make) / "libzdtmtst.a"
 
     def build(self, workload: Workload, desc: Desc) -> Executable:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,7 @@ class Builder:
             _run([CC, *CFLAGS, "-I", str(C_LIB_DIR), *desc.cflags, str(workload.source), str(lib),
                   *desc.ldflags, *LIBS, "-o", str(tmp / stem)], tmp, f"compiling {workload.source}")
 
-        out = self._build_once(key, make)
+        out = self.build_once(key, make)
         return Executable((str(out / stem),))
 
     def tool(self, source: Path) -> Path:
@@ -160,7 +160,7 @@ class Builder:
             _run([CC, *CFLAGS, str(source), "-o", str(tmp / source.stem)], tmp, f"compiling {source}")
 
         self.root.mkdir(parents=True, exist_ok=True)
-        return self._build_once(key, make) / source.stem
+        return self.build_once(key, make) / source.stem
 
     def plugin(self, workload: Workload, include_dir) -> Path:
         """Build the criu plugin of a `crlib` test: <root>/plugins/NAME.c
@@ -178,7 +178,7 @@ class Builder:
             _run([CC, *CFLAGS, "-fPIC", "-shared", "-I", str(include_dir), "-I", str(C_LIB_DIR),
                   str(src), "-o", str(tmp / f"{stem}.so")], tmp, f"compiling the criu plugin {src}")
 
-        return self._build_once(key, make)
+        return self.build_once(key, make)
 
     def _stage_py(self, workload: Workload) -> Executable:
         libs = sorted(PY_LIB_DIR.glob("*.py"))
@@ -191,7 +191,7 @@ class Builder:
                 shutil.copy(lib, tmp / "lib" / lib.name)
             shutil.copy(workload.source, tmp / workload.source.name)
 
-        out = self._build_once(key, make)
+        out = self.build_once(key, make)
         if not os.access(WORKLOAD_PYTHON, os.X_OK):
             raise BuildError(f"{workload.name}: workload interpreter {WORKLOAD_PYTHON} is missing "
                              f"(set ZDTM_WORKLOAD_PYTHON to a Python every user can run)")

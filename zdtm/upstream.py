@@ -156,7 +156,7 @@ def build(builder: Builder, workload: Workload) -> Executable:
         (tmp / name).write_bytes(content)
         os.chmod(tmp / name, 0o755)
 
-    out = builder._build_once(key, stage)
+    out = builder.build_once(key, stage)
     hook = root / f"{name}.hook"
     return Executable((str(out / name), *args),
                       hook=str(hook) if os.access(hook, os.X_OK) else None)
