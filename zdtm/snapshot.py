@@ -52,8 +52,8 @@ What is recorded as it is not (each rule's reason is at the code, search "Canon"
 * pids: tasks matched by tree position; ppid/pgid/sid recorded as positions
   ("outside" for tasks not in the tree, e.g. the root's parent, which is
   whoever adopted the restored tree); tids compared relative to their pid.
-* epoll targets: a set; the fd number of a registration whose fd is
-  closed reads "-".
+* epoll targets: a set of (events, data); the fd number a registration
+  was made with is dropped.
 * fd targets "pipe:[123]", "socket:[9]", …: "pipe#1", numbered by first
   sighting in the tree, which keeps which fds share one object; fdinfo
   flags without O_LARGEFILE; fdinfo mnt_id/ino and per-kind ids dropped.
@@ -262,11 +262,6 @@ def _canon_path(p: str) -> str:
     return _GHOST.sub(r"\1", p)
 
 
-def _closed_tfd(entry: str, fds: dict) -> str:
-    m = re.match(r"tfd (\d+) (.*)", entry)
-    return f"tfd - {m.group(2)}" if m and int(m.group(1)) not in fds else entry
-
-
 def _read_fds(pid: int, t: TaskSnap) -> None:
     base = f"/proc/{pid}"
     try:
@@ -308,13 +303,13 @@ def _read_fds(pid: int, t: TaskSnap) -> None:
         tfds = sorted(x for x in extra if x.startswith("tfd "))
         fd.info = tuple([x for x in extra if not x.startswith("tfd ")] + tfds)
         t.fds[n] = fd
-    # Canon: an epoll registration outlives the fd number it was made with;
-    # once that fd is closed its number is seen only here, and criu registers
-    # the file under whatever fd it restored it at. A closed one reads "tfd -".
+    # Canon: the fd number an epoll registration was made with is seen only
+    # here (epoll_wait reports events and data); it outlives that fd, and
+    # criu registers the file under whatever fd it restored it at. Dropped.
     for fd in t.fds.values():
         if any(x.startswith("tfd ") for x in fd.info):
             rest = [x for x in fd.info if not x.startswith("tfd ")]
-            fd.info = tuple(rest + sorted(_closed_tfd(x, t.fds) for x in fd.info if x.startswith("tfd ")))
+            fd.info = tuple(rest + sorted(re.sub(r"^tfd \d+ ", "tfd ", x) for x in fd.info if x.startswith("tfd ")))
 
 
 def _read_maps(pid: int, t: TaskSnap) -> None:
