@@ -51,7 +51,8 @@ What is recorded as it is not (each rule's reason is at the code, search "Canon"
 --------------------------------------------------------------------------------
 * pids: tasks matched by tree position; ppid/pgid/sid recorded as positions
   ("outside" for tasks not in the tree, e.g. the root's parent, which is
-  whoever adopted the restored tree); tids compared relative to their pid.
+  whoever adopted the restored tree); tids compared relative to their pid,
+  threads in order leader first, then by tid in their pid namespace.
 * epoll targets: a set of (events, data); the fd number a registration
   was made with is dropped.
 * fd targets "pipe:[123]", "socket:[9]", …: "pipe#1", numbered by first
@@ -497,6 +498,10 @@ def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
                 th.signals = {k: int(st.get(k, "0"), 16) for k in _THREAD_SIG_KEYS}
                 th.signals["SigBlk"] &= ~SIGTERM_BIT
             t.threads.append(th)
+        # Canon: the leader first, then by tid inside the task's pid namespace:
+        # host tids are new after a restore into a fresh pid namespace and
+        # may wrap around pid_max (a thread's below its leader's).
+        t.threads.sort(key=lambda th: (th.tid != pid, th.vtid))
         kids[pid] = _children(pid, tids)
         todo.extend(kids[pid])
         if t.state == "zombie":
