@@ -38,7 +38,7 @@ NSINIT_SOURCE = Path(__file__).resolve().parent / "flavors" / "nsinit.c"
 _WORK_IDS = itertools.count(1)
 LEFTOVER_GRACE = 1.0
 SETTLE_TIME = 0.3
-ROOT_CRIU_OPTS = ("--tcp-established", "--tcp-close")
+TCP_REPAIR_OPTS = ("--tcp-established", "--tcp-close")
 LIVE_VOLATILE = ("tree", "fd", "maps", "signals", "sched")
 
 
@@ -256,11 +256,14 @@ class TestRun:
             self.result.identity += "; criu through zdtm criu-ns (restores into a fresh pid+mount namespace)"
 
     @staticmethod
-    def _needs_root_criu(desc: Desc) -> bool:
-        """upstream's nouser flag, or criu options only root can honour
-        (TCP repair locks the network with iptables)."""
-        opts = desc.opts + desc.dopts + desc.ropts
-        return "nouser" in desc.flags or any(o in ROOT_CRIU_OPTS for o in opts)
+    def _tcp_repair(desc: Desc) -> bool:
+        """Does criu repair TCP connections for this test (and so lock the
+        network with iptables, which only root may)?"""
+        return any(o in TCP_REPAIR_OPTS for o in desc.opts + desc.dopts + desc.ropts)
+
+    def _needs_root_criu(self, desc: Desc) -> bool:
+        """upstream's nouser flag, or criu's TCP repair."""
+        return "nouser" in desc.flags or self._tcp_repair(desc)
 
     def _build(self, desc: Desc):
         t = time.monotonic()
@@ -289,8 +292,7 @@ class TestRun:
         they use fixed ports, and criu's lock rules (iptables) are shared.
         The host's rules are noted so that what criu or the test leaves
         behind is found and removed."""
-        opts = desc.opts + desc.dopts + desc.ropts
-        if self.flavor_name != "h" or not any(o in ROOT_CRIU_OPTS for o in opts):
+        if self.flavor_name != "h" or not self._tcp_repair(desc):
             return
         self.tcp_lock = open(self.settings.state_dir / "host-tcp.lock", "a")
         fcntl.flock(self.tcp_lock, fcntl.LOCK_EX)
@@ -414,8 +416,8 @@ class TestRun:
         if images is not None:
             env["ZDTM_IMG_DIR"] = str(images)
         try:
-            res = subprocess.run([self.hook, *args], cwd=Path(self.hook).parent.parent.parent, env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            res = subprocess.run([self.hook, *args], cwd=upstream.test_dir(self.workload), env=env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                  timeout=timeout or self.settings.criu_timeout)
             rc, output = res.returncode, res.stdout
         except subprocess.TimeoutExpired as e:

@@ -190,7 +190,7 @@ class WorkloadFile(pytest.File):
             item = ZdtmItem.from_parent(self, name=f"{self.workload.name}[{variant}]",
                                         nodeid=f"{self.workload.name}[{variant}]",
                                         workload=self.workload, flavor=flavor, criu_ns=criu_ns)
-            for m in ["zdtm", flavor, self.workload.root.name.rsplit("/", 1)[-1], self.workload.kind, *marks,
+            for m in ["zdtm", flavor, self.workload.root.leaf, self.workload.kind, *marks,
                       *(["criu_ns"] if criu_ns else [])]:
                 item.add_marker(m)
             yield item

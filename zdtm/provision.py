@@ -343,6 +343,15 @@ _PASSTHROUGH_CONFIG = re.compile(
 )
 
 
+def _mirror(codename: str) -> tuple[str, str | None]:
+    """(mirror URI, its signed-by) for the newer suites: $ZDTM_APT_URI, or
+    derived from the machine's own apt sources."""
+    override = os.environ.get("ZDTM_APT_URI")
+    if override:
+        return override.rstrip("/"), None
+    return derive_base_source(codename, read_apt_sources())
+
+
 def _system_apt_passthrough() -> list[str]:
     try:
         proc = _run(["apt-config", "dump"], "read apt config", T_APT_QUERY)
@@ -777,11 +786,7 @@ def _provision_locked(cache_dir: Path, log: Log) -> Path:
     arch = _native_arch()
     triplet = _triplet_of(arch)
     codename = base_codename()
-    override = os.environ.get("ZDTM_APT_URI")
-    if override:
-        uri, signed_by = override.rstrip("/"), None
-    else:
-        uri, signed_by = derive_base_source(codename, read_apt_sources())
+    uri, signed_by = _mirror(codename)
     keyring = _resolve_keyring(signed_by, cache_dir / "apt")
     passthrough = _system_apt_passthrough()
     log(f"provision: base release {codename}, mirror from the system apt sources, keyring {keyring}")
@@ -918,11 +923,7 @@ def provision_criu_source(cache_dir: Path | None = None, log: Log = print) -> Pa
         if (final / "test" / "zdtm" / "Makefile.inc").is_file():
             return final
         t0 = time.monotonic()
-        override = os.environ.get("ZDTM_APT_URI")
-        if override:
-            uri, signed_by = override.rstrip("/"), None
-        else:
-            uri, signed_by = derive_base_source(base_codename(), read_apt_sources())
+        uri, signed_by = _mirror(base_codename())
         keyring = _resolve_keyring(signed_by, cache_dir / "apt-src")
         work = Path(tempfile.mkdtemp(prefix=f".build-criu-src-{safe_ver}-", dir=cache_dir))
         try:

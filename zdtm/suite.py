@@ -45,9 +45,14 @@ class TestRoot:
     kind: str = "native"   # "native": our sources; "upstream": an existing ZDTM tree
 
     @property
+    def leaf(self) -> str:
+        """The last part of the name: static, live or transition (upstream/static -> static)."""
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
     def live(self) -> bool:
         """Workloads that keep changing their state (upstream: transition/)."""
-        return self.name.rsplit("/", 1)[-1] in ("live", "transition")
+        return self.leaf in ("live", "transition")
 
     def workload_for(self, path: Path) -> Optional[Workload]:
         if path.parent != self.path or path.name.startswith(("_", ".")):
@@ -67,9 +72,10 @@ class TestRoot:
             return []
         if self.kind == "upstream":
             from . import upstream
-            return [Workload(f"{self.name}/{n}", self.path / f"{n}.c", "upstream", self)
-                    for n in sorted(upstream.test_names(self.path))]
-        found = (self.workload_for(p) for p in sorted(self.path.iterdir()))
+            candidates = [self.path / f"{n}.c" for n in sorted(upstream.test_names(self.path))]
+        else:
+            candidates = sorted(self.path.iterdir())
+        found = (self.workload_for(p) for p in candidates)
         return [w for w in found if w]
 
 

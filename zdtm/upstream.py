@@ -98,6 +98,12 @@ def exclusions(root: TestRoot) -> dict:
             for e in entries if isinstance(e, str) and e.startswith(sub)}
 
 
+def test_dir(workload: Workload) -> Path:
+    """The tree's test/ directory: where upstream's zdtm.py runs checkskips
+    and hooks from (they find zdtm/static/... and ../lib from there)."""
+    return workload.root.path.parent.parent
+
+
 def checkskip(workload: Workload) -> Optional[str]:
     """Upstream's NAME.checkskip: an executable that fails when the test
     cannot run here. Returns the skip reason, or None."""
@@ -105,7 +111,7 @@ def checkskip(workload: Workload) -> Optional[str]:
     if not os.access(script, os.X_OK):
         return None
     try:
-        res = subprocess.run([str(script)], cwd=workload.root.path.parent.parent, stdin=subprocess.DEVNULL,
+        res = subprocess.run([str(script)], cwd=test_dir(workload), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              timeout=CHECKSKIP_TIMEOUT)
     except subprocess.TimeoutExpired:
