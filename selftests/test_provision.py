@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import importlib
 import json
 import os
+import pkgutil
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,11 @@ import pytest
 
 from zdtm import provision as prov
 from zdtm.provision import ProvisionError
+from zdtm.provision import apt as prov_apt
+from zdtm.provision import common as prov_common
+from zdtm.provision import criu as prov_criu
+from zdtm.provision import prefix as prov_prefix
+from zdtm.provision import stamp as prov_stamp
 
 MIRROR = "http://mirror.example/debian"
 SECURITY = "http://mirror.example/debian-security"
@@ -57,6 +64,15 @@ class Logs(list):
 
     def text(self) -> str:
         return "\n".join(self)
+
+
+# ----------------------------------------------------------------- the package
+
+
+def test_public_names_reexported():
+    """What other modules import from zdtm.provision is there."""
+    for name in prov.__all__:
+        assert getattr(prov, name).__module__.startswith("zdtm.provision."), name
 
 
 # ----------------------------------------------------------------- sources parsing
@@ -145,11 +161,11 @@ def test_base_codename(tmp_path):
 
 
 def test_version_tuple():
-    assert prov._version_tuple("4.2.1-1") == (4, 2, 1)
-    assert prov._version_tuple("1:4.2-3+b1") == (4, 2)
-    assert prov._version_tuple("3.17.1-2+deb12u1") == (3, 17, 1)
-    assert prov._version_tuple("4.2.1-1")[:2] >= prov.MIN_VERSION
-    assert prov._version_tuple("4.1.1-2") < prov.MIN_VERSION
+    assert prov_apt._version_tuple("4.2.1-1") == (4, 2, 1)
+    assert prov_apt._version_tuple("1:4.2-3+b1") == (4, 2)
+    assert prov_apt._version_tuple("3.17.1-2+deb12u1") == (3, 17, 1)
+    assert prov_apt._version_tuple("4.2.1-1")[:2] >= prov_criu.MIN_VERSION
+    assert prov_apt._version_tuple("4.1.1-2") < prov_criu.MIN_VERSION
 
 
 # ------------------------------------------------------------------ explicit criu
@@ -201,9 +217,9 @@ def _fake_criu(d: Path, good: bool = True) -> Path:
 def _fake_provisioned(cache: Path, good: bool = True) -> Path:
     prefix = cache / "criu-4.2.1-1"
     criu = _fake_criu(prefix / "bin", good=good)
-    (prefix / prov.PREFIX_MARKER).write_text("{}\n")
-    prov._write_stamp(cache, {"format": prov.STAMP_FORMAT, "criu": str(criu), "prefix": str(prefix),
-                              "version": "4.2.1-1"})
+    (prefix / prov_prefix.PREFIX_MARKER).write_text("{}\n")
+    prov_stamp._write_stamp(cache, {"format": prov_stamp.STAMP_FORMAT, "criu": str(criu),
+                                    "prefix": str(prefix), "version": "4.2.1-1"})
     return criu
 
 
@@ -212,10 +228,14 @@ def no_commands(monkeypatch):
     """Fail the test if provisioning would run any external command."""
     def boom(cmd, *a, **kw):
         raise AssertionError(f"unexpected command {cmd}")
-    monkeypatch.setattr(prov, "_run", boom)
+    # Each module of the package calls the _run it imported from zdtm.provision.common.
+    for info in pkgutil.iter_modules(prov.__path__):
+        mod = importlib.import_module(f"{prov.__name__}.{info.name}")
+        if hasattr(mod, "_run"):
+            monkeypatch.setattr(mod, "_run", boom)
     monkeypatch.delenv("ZDTM_CRIU_BIN", raising=False)
-    monkeypatch.setattr(prov, "_EXTRA_CRIU_DIRS", [])
-    prov._check_memo.clear()
+    monkeypatch.setattr(prov_criu, "_EXTRA_CRIU_DIRS", [])
+    prov_criu._check_memo.clear()
 
 
 def test_stamp_makes_second_call_quick(tmp_path, no_commands):
@@ -224,7 +244,7 @@ def test_stamp_makes_second_call_quick(tmp_path, no_commands):
     t = time.monotonic()
     assert prov.provision_criu(cache, log=Logs()) == criu
     assert time.monotonic() - t < 0.5
-    assert json.loads((cache / prov.STAMP_NAME).read_text())["criu"] == str(criu)
+    assert json.loads((cache / prov_stamp.STAMP_NAME).read_text())["criu"] == str(criu)
 
 
 def test_stamp_ignored_when_binary_gone_or_half_built(tmp_path):
@@ -237,14 +257,14 @@ def test_stamp_ignored_when_binary_gone_or_half_built(tmp_path):
     cache2 = tmp_path / "cache2"
     _fake_criu(cache2 / ".build-criu-4.2.1-1-xyz" / "bin")
     assert prov.read_stamp(cache2) is None
-    (cache2 / prov.STAMP_NAME).write_text("{garbage")
+    (cache2 / prov_stamp.STAMP_NAME).write_text("{garbage")
     assert prov.read_stamp(cache2) is None
 
 
 def test_waits_for_lock_then_uses_stamp(tmp_path, no_commands):
     cache = tmp_path / "cache"
     cache.mkdir()
-    fd = os.open(cache / prov.LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fd = os.open(cache / prov_stamp.LOCK_NAME, os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)  # "another worker" is provisioning
     result, logs = [], Logs()
     th = threading.Thread(target=lambda: result.append(prov.provision_criu(cache, log=logs)))
@@ -292,7 +312,7 @@ def test_find_criu_installs_when_needed(tmp_path, no_commands, monkeypatch):
         calls.append(cache_dir)
         return _fake_provisioned(cache_dir)
 
-    monkeypatch.setattr(prov, "provision_criu", fake_provision)
+    monkeypatch.setattr(prov_criu, "provision_criu", fake_provision)  # where find_criu looks it up
     criu = prov.find_criu(cache_dir=cache, install=True, log=Logs())
     assert calls == [cache.absolute()] and criu.name == "criu"
 
@@ -322,7 +342,7 @@ def test_collect_libs_resolves_absolute_symlinks(tmp_path):
     os.symlink("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", root / "usr/lib64/ld-linux-x86-64.so.2")
     os.symlink("/nonexistent/libgone.so.1", arch / "libgone.so.1")
     lib = tmp_path / "lib"
-    assert prov._collect_libs(root, lib, "x86_64-linux-gnu") == 3
+    assert prov_prefix._collect_libs(root, lib, "x86_64-linux-gnu") == 3
     assert (lib / "libfoo.so.1").read_text() == "foo"
     assert not os.readlink(lib / "libfoo.so.1").startswith("/")  # relocatable
     assert (lib / "ld-linux-x86-64.so.2").read_text() == "ld"
@@ -331,13 +351,13 @@ def test_collect_libs_resolves_absolute_symlinks(tmp_path):
 
 def test_run_error_names_step_command_and_stderr(tmp_path):
     with pytest.raises(ProvisionError) as ei:
-        prov._run(["sh", "-c", "echo first >&2; echo 'the real reason' >&2; exit 3"], "some step", 10)
+        prov_common._run(["sh", "-c", "echo first >&2; echo 'the real reason' >&2; exit 3"], "some step", 10)
     msg = str(ei.value)
     assert msg.startswith("some step:") and "exit code 3" in msg and "the real reason" in msg
     with pytest.raises(ProvisionError, match="timed out"):
-        prov._run(["sleep", "5"], "slow step", 0.2)
+        prov_common._run(["sleep", "5"], "slow step", 0.2)
     with pytest.raises(ProvisionError, match="cannot run"):
-        prov._run([str(tmp_path / "nonexistent-tool")], "missing tool", 5)
+        prov_common._run([str(tmp_path / "nonexistent-tool")], "missing tool", 5)
 
 
 # -------------------------------------------------------------------- real thing
@@ -353,7 +373,8 @@ def test_real_provision(tmp_path):
     t = time.monotonic()
     criu = prov.provision_criu(cache, log=logs)
     fresh = time.monotonic() - t
-    assert criu == cache / f"criu-{json.loads((cache / prov.STAMP_NAME).read_text())['version']}" / "bin/criu"
+    version = json.loads((cache / prov_stamp.STAMP_NAME).read_text())["version"]
+    assert criu == cache / f"criu-{version}" / "bin/criu"
     out = subprocess.run([criu, "--version"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "Version: 4.2" in out.stdout, out
     prefix = prov.criu_prefix(criu)

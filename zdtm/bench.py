@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import Settings
+from .config import PROJECT_DIR, Settings
 from .cycle import TestRun
 from .engine import Engine
-from .suite import PROJECT_DIR, Suite
+from .suite import Suite
 
 TRIVIAL = PROJECT_DIR / "selftests" / "workloads" / "trivial.c"
 UPSTREAM_OVERHEAD = 0.7     # s per test, CRIU's zdtm.py on these machines (environment.md)

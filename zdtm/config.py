@@ -1,4 +1,7 @@
-"""Run settings shared by the pytest plugin and the CLI."""
+"""Constants, paths and the run settings shared by the pytest plugin and the CLI.
+
+The settings are filled from one option table (zdtm.options), so the two
+front doors cannot drift apart."""
 from __future__ import annotations
 
 import hashlib
@@ -6,9 +9,9 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
-from .suite import PROJECT_DIR
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 # The ids the protocol gives non-suid workloads.
 WORKLOAD_UID = 18943
@@ -73,20 +76,75 @@ def default_cache_dir() -> Path:
     return default_state_dir() / "cache" if not others_can_reach(PROJECT_DIR) else PROJECT_DIR / ".cache"
 
 
+@dataclass(frozen=True)
+class Option:
+    """One run option, declared once (zdtm.options holds the table): it
+    becomes a pytest option, a `zdtm` argument, and a Settings value.
+
+    dest: the Settings attribute it fills, or, for an option a C/R mode
+    declares, its key in Settings.mode_options."""
+    dest: str
+    help: str
+    cli: tuple = ()                 # zdtm flags, e.g. ("-f", "--flavor"); () = pytest only
+    pytest: Optional[str] = None    # pytest flag, e.g. "--zdtm-flavor"; None = zdtm only
+    commands: tuple = ("run",)      # zdtm subcommands that take it
+    action: str = "store"           # store | store_true | append
+    type: Callable = str
+    default: Any = None
+    choices: Optional[tuple] = None
+    metavar: Optional[str] = None
+    env: Optional[str] = None       # environment variable giving the default
+    mode: bool = False              # declared by a C/R mode: Settings.mode_options[dest]
+    convert: Optional[Callable] = None   # raw value -> settings value (may raise ValueError)
+
+    def default_value(self):
+        if self.env and os.environ.get(self.env):
+            return self.type(os.environ[self.env])
+        if self.action == "append":
+            return []
+        if self.action == "store_true":
+            return False
+        return self.default
+
+
 @dataclass
 class Settings:
     criu_bin: Optional[str] = None
     state_dir: Path = field(default_factory=default_state_dir)
     cache_dir: Path = field(default_factory=default_cache_dir)
     flavors: tuple = ("h", "ns", "uns")
-    iters: int = 1
-    norst: bool = False
     keep_img: str = "failed"
     identity: str = "auto"          # auto | root-criu | owner-dump | as-root
     criu_timeout: float = DEFAULT_CRIU_TIMEOUT
     start_timeout: Optional[float] = None   # None: the .desc's or the default
     install_criu: bool = True
+    suite_file: Optional[str] = None
+    upstream: list = field(default_factory=list)    # existing ZDTM trees to add
+    tests: list = field(default_factory=list)       # named tests (run even if noauto)
+    filters: list = field(default_factory=list)     # name regexes to keep
+    excludes: list = field(default_factory=list)    # name regexes to drop
+    mode_options: dict = field(default_factory=dict)   # the C/R modes' own options
     run_dir: Optional[Path] = None  # set by the controller, shared by workers
+
+    @classmethod
+    def from_options(cls, options, get) -> "Settings":
+        """Settings from an option table and get(dest) -> the value given
+        (pytest's config.getoption, or an argparse namespace)."""
+        settings = cls()
+        for opt in options:
+            value = get(opt.dest)
+            if value is None:
+                continue
+            if opt.convert is not None:
+                value = opt.convert(value)
+            if opt.mode:
+                settings.mode_options[opt.dest] = value
+            else:
+                setattr(settings, opt.dest, value)
+        return settings
+
+    def mode_option(self, dest: str, default=None):
+        return self.mode_options.get(dest, default)
 
     def make_dir(self, path: Path, mode: int = 0o755) -> Path:
         path.mkdir(parents=True, exist_ok=True)

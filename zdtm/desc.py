@@ -17,6 +17,7 @@ from typing import Any, Optional
 import yaml
 
 FLAVORS = ("h", "ns", "uns")
+TCP_REPAIR_OPTS = ("--tcp-established", "--tcp-close")
 # Top-level item names of the outside check (zdtm.snapshot).
 DIFF_CATEGORIES = ("tree", "fd", "maps", "mounts", "creds", "cwd", "root", "signals", "rlimits", "sched")
 
@@ -78,6 +79,17 @@ class Desc:
     ext_mounts: tuple = ()
     inherit_fd: Optional[str] = None
     path: Optional[Path] = field(default=None, compare=False)
+
+    @property
+    def criu_repairs_tcp(self) -> bool:
+        """Does criu repair TCP connections for this test (and so lock the
+        network with iptables, which only root may)?"""
+        return any(o in TCP_REPAIR_OPTS for o in self.opts + self.dopts + self.ropts)
+
+    @property
+    def needs_root_criu(self) -> bool:
+        """upstream's nouser flag, or criu's TCP repair."""
+        return "nouser" in self.flags or self.criu_repairs_tcp
 
     def arch_mismatch(self, machine: Optional[str] = None) -> Optional[str]:
         """A skip reason if the test is not for this machine, else None."""

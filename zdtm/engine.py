@@ -22,6 +22,15 @@ from .suite import Suite
 
 
 class Engine:
+    @classmethod
+    def from_settings(cls, settings: Settings, log=None) -> "Engine":
+        """The engine of a run: its suite is desc/suite.yaml (or the one the
+        settings name) plus the upstream trees they add."""
+        suite = Suite.load(settings.suite_file)
+        for tree in settings.upstream:
+            suite.add_upstream(tree)
+        return cls(settings, suite, log)
+
     def __init__(self, settings: Settings, suite: Suite, log=None):
         self.settings = settings
         self.suite = suite
@@ -32,6 +41,7 @@ class Engine:
         self._drivers: dict = {}
         self.criu_bin: Optional[str] = None
         self.criu_error: Optional[str] = None
+        self._session_started = False
 
     # ---- machine ---------------------------------------------------------
     def resolve_criu(self) -> Optional[str]:
@@ -61,20 +71,22 @@ class Engine:
                                               self.settings.identity, self.criu_error)
         return self._facts
 
-    def driver(self, name: str, criu_ns: bool = False) -> CriuDriver:
-        key = (name, criu_ns)
-        if key not in self._drivers:
-            self._drivers[key] = make_driver(name, self.criu_bin, self.settings.criu_timeout, self.reaper, criu_ns)
-        return self._drivers[key]
+    def driver(self, name: str) -> CriuDriver:
+        if name not in self._drivers:
+            self._drivers[name] = make_driver(name, self.criu_bin, self.settings.criu_timeout, self.reaper)
+        return self._drivers[name]
 
     def identity_for(self, suid: bool, flavor: str = "h", nouser: bool = False) -> check.Identity:
         return check.identity(self.facts.strategy, suid, flavor, nouser)
 
     # ---- run directories ---------------------------------------------------
     def start_session(self) -> None:
-        """Process-wide set-up needed before the first test."""
+        """Process-wide set-up needed before the first test (once)."""
+        if self._session_started:
+            return
         become_subreaper()
         self.settings.make_dir(self.settings.state_dir)
+        self._session_started = True
 
     def new_run_dir(self) -> Path:
         runs = self.settings.make_dir(self.settings.state_dir / "runs")

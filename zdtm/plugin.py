@@ -5,88 +5,55 @@ desc/suite.yaml; `pytest tests/static/pipe00.c` collects one workload.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 from _pytest import junitxml  # xml_key: the junit reporter, to name our cases
 
-from .config import DEFAULT_CRIU_TIMEOUT, KEEP_IMG_MODES, Settings
 from .cycle import TestResult, TestRun
 from .desc import FLAVORS, KNOWN_FLAGS
 from .engine import Engine
-from .suite import Suite, SuiteError, Workload
+from .kinds import KINDS
+from .modes import MODES, active_modes, variant_name
+from .options import OptionError, add_pytest_options, settings_from
+from .suite import SuiteError, Workload
 
 ENGINE = pytest.StashKey[Engine]()
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def pytest_addoption(parser):
-    g = parser.getgroup("zdtm", "zdtm: CRIU checkpoint/restore tests")
-    g.addoption("--criu-bin", metavar="PATH", help="criu binary to test (default: $ZDTM_CRIU_BIN, "
-                "a provisioned one in the cache, criu on PATH if `criu check` passes, else provision one)")
-    g.addoption("--zdtm-flavor", metavar="LIST", default=os.environ.get("ZDTM_FLAVOR", "all"),
-                help="comma-separated flavors (h,ns,uns), 'all' (each flavor a test's .desc allows; "
-                     "the default) or 'best' (the most isolated one)")
-    g.addoption("--zdtm-iters", type=int, default=1, metavar="N", help="C/R cycles per test")
-    g.addoption("--zdtm-criu-ns", action="store_true",
-                help="run criu through zdtm criu-ns (restore into a fresh pid+mount namespace)")
-    g.addoption("--zdtm-norst", action="store_true", help="dump with --leave-running, never restore")
-    g.addoption("--keep-img", choices=KEEP_IMG_MODES, default="failed", help="keep criu images (default: failed)")
-    g.addoption("--zdtm-dir", metavar="DIR", help="state dir for builds and run artifacts")
-    g.addoption("--zdtm-identity", default="auto", metavar="STRATEGY",
-                help="how non-root workloads are checkpointed: auto, root-criu, owner-dump, as-root")
-    g.addoption("--zdtm-suite", metavar="FILE", help="suite description (default: desc/suite.yaml)")
-    g.addoption("--zdtm-upstream", action="append", default=[], metavar="DIR",
-                help="also run an existing ZDTM tree (a criu checkout): upstream/static/NAME, ...")
-    g.addoption("--zdtm-test", action="append", default=[], metavar="NAME",
-                help="run only this test (repeatable); named tests run even if noauto")
-    g.addoption("--zdtm-filter", action="append", default=[], metavar="REGEX", help="run tests whose name matches")
-    g.addoption("--zdtm-exclude", action="append", default=[], metavar="REGEX", help="skip tests whose name matches")
-    g.addoption("--zdtm-criu-timeout", type=float, default=DEFAULT_CRIU_TIMEOUT, metavar="SECONDS",
-                help="bound on each criu run (default: %(default)s)")
-    g.addoption("--zdtm-no-install", action="store_true", help="never provision criu")
+    add_pytest_options(parser.getgroup("zdtm", "zdtm: CRIU checkpoint/restore tests"))
 
 
-def _flavors(value: str) -> tuple:
-    if value == "all":
-        return tuple(FLAVORS)
-    if value == "best":
-        return ("best",)
-    chosen = tuple(v.strip() for v in value.split(",") if v.strip())
-    bad = [f for f in chosen if f not in FLAVORS]
-    if bad:
-        raise pytest.UsageError(f"--zdtm-flavor: unknown flavor '{bad[0]}' (known: {', '.join(FLAVORS)})")
-    return chosen
-
-
-def pytest_configure(config):
+def _register_markers(config) -> None:
     for flag in sorted(KNOWN_FLAGS):
         config.addinivalue_line("markers", f"{flag}: zdtm tests whose .desc has the '{flag}' flag")
     for flavor in FLAVORS:
         config.addinivalue_line("markers", f"{flavor}: zdtm tests run in the '{flavor}' flavor")
-    for kind in ("static", "live", "transition", "c", "py", "upstream"):
-        config.addinivalue_line("markers", f"{kind}: zdtm {kind} workloads")
+    for root in ("static", "live", "transition"):
+        config.addinivalue_line("markers", f"{root}: zdtm {root} workloads")
+    for kind in KINDS:
+        config.addinivalue_line("markers", f"{kind.name}: zdtm workloads of kind {kind.name}")
+    for mode in MODES:
+        if mode.marker:
+            config.addinivalue_line("markers", f"{mode.marker}: zdtm tests run in mode {mode.name}: "
+                                               f"{mode.description}")
     config.addinivalue_line("markers", "zdtm: every zdtm checkpoint/restore test")
-    config.addinivalue_line("markers", "criu_ns: zdtm tests run through zdtm criu-ns")
-    opt = config.getoption
-    settings = Settings(
-        criu_bin=opt("criu_bin"), flavors=_flavors(opt("zdtm_flavor")), iters=max(1, opt("zdtm_iters")),
-        norst=opt("zdtm_norst"), keep_img=opt("keep_img"), identity=opt("zdtm_identity"),
-        install_criu=not opt("zdtm_no_install"), criu_timeout=opt("zdtm_criu_timeout"))
-    if opt("zdtm_dir"):
-        settings.state_dir = Path(opt("zdtm_dir")).resolve()
+
+
+def pytest_configure(config):
+    _register_markers(config)
+    try:
+        settings = settings_from(config.getoption)
+        engine = Engine.from_settings(settings, log=lambda m: print(f"zdtm: {m}", flush=True))
+    except (OptionError, SuiteError) as e:
+        raise pytest.UsageError(str(e)) from None
     workerinput = getattr(config, "workerinput", None)
     if workerinput and workerinput.get("zdtm_run_dir"):
         settings.run_dir = Path(workerinput["zdtm_run_dir"])
-    try:
-        suite = Suite.load(opt("zdtm_suite"))
-        for d in opt("zdtm_upstream"):
-            suite.add_upstream(d)
-    except SuiteError as e:
-        raise pytest.UsageError(str(e)) from None
-    config.stash[ENGINE] = Engine(settings, suite, log=lambda m: print(f"zdtm: {m}", flush=True))
+    config.stash[ENGINE] = engine
     config.pluginmanager.register(_NoPythonModulesForWorkloads(), "zdtm-no-py-modules")
     config.pluginmanager.register(_JunitNames(config), "zdtm-junit-names")
     if config.pluginmanager.hasplugin("xdist"):
@@ -184,14 +151,14 @@ class WorkloadFile(pytest.File):
         except Exception:
             # The item reports the .desc error when it runs.
             flavors, marks = [f if f != "best" else "h" for f in engine.settings.flavors], []
-        criu_ns = self.config.getoption("zdtm_criu_ns")
+        modes = active_modes(engine.settings)
         for flavor in flavors:
-            variant = flavor + ("-criu-ns" if criu_ns else "")
+            variant = variant_name(flavor, modes)
             item = ZdtmItem.from_parent(self, name=f"{self.workload.name}[{variant}]",
                                         nodeid=f"{self.workload.name}[{variant}]",
-                                        workload=self.workload, flavor=flavor, criu_ns=criu_ns)
-            for m in ["zdtm", flavor, self.workload.root.leaf, self.workload.kind, *marks,
-                      *(["criu_ns"] if criu_ns else [])]:
+                                        workload=self.workload, flavor=flavor)
+            for m in ["zdtm", flavor, self.workload.root.leaf, self.workload.kind.name, *marks,
+                      *[mode.marker for mode in modes if mode.marker]]:
                 item.add_marker(m)
             yield item
 
@@ -222,19 +189,16 @@ class ZdtmFailure(Exception):
 
 
 class ZdtmItem(pytest.Item):
-    def __init__(self, *, workload: Workload, flavor: str, criu_ns: bool = False, **kw):
+    def __init__(self, *, workload: Workload, flavor: str, **kw):
         super().__init__(**kw)
         self.workload = workload
         self.flavor = flavor
-        self.criu_ns = criu_ns
         self.result = None
 
     def runtest(self):
         engine = self.config.stash[ENGINE]
-        if not getattr(engine, "session_started", False):
-            engine.start_session()
-            engine.session_started = True
-        result = TestRun(engine, self.workload, self.flavor, self.criu_ns).run()
+        engine.start_session()
+        result = TestRun(engine, self.workload, self.flavor).run()
         self.result = result
         self.user_properties.append(("identity", result.identity))
         self.user_properties.append(("artifacts", result.artifacts))
@@ -258,9 +222,10 @@ class ZdtmItem(pytest.Item):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    named = set(config.getoption("zdtm_test"))
-    filters = [re.compile(r) for r in config.getoption("zdtm_filter")]
-    excludes = [re.compile(r) for r in config.getoption("zdtm_exclude")]
+    settings = config.stash[ENGINE].settings
+    named = set(settings.tests)
+    filters = [re.compile(r) for r in settings.filters]
+    excludes = [re.compile(r) for r in settings.excludes]
     keep, drop = [], []
     for item in items:
         if not isinstance(item, ZdtmItem):

@@ -452,13 +452,36 @@ def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
     """
     t0 = time.perf_counter()
     snap = TreeSnapshot(root_pid, taken=time.time())
-    translate = _translator(pid_translate)
-    try:
-        my_mntns = os.readlink("/proc/self/ns/mnt")
-    except OSError:
-        my_mntns = None
+    tasks, kids = _walk_tree(root_pid, _translator(pid_translate), _host_mntns(host_mounts), snap.mounts)
+    snap.tasks = _place(root_pid, tasks, kids)
+    _relate(snap.tasks)
+    # Canon: inode numbers of pipes, sockets, namespaces … change on
+    # restore; what must survive is which fds share one object. Each
+    # "kind:[inode]" becomes "kind#n", n numbered in first-seen order over the
+    # tree (tasks in position order, fds ascending), so fds 3 and 4 being
+    # the two ends of one pipe reads "pipe#1" / "pipe#1" before and after.
+    # Mount namespaces likewise become "mntns#n" ("host" = ours).
+    ns_ids = canonicalise_ids(snap.tasks)
+    snap.mounts = {ns_ids[k]: v for k, v in snap.mounts.items() if k in ns_ids}
+    snap.duration = time.perf_counter() - t0
+    return snap
 
-    # 1. walk the tree, reading each task
+
+def _host_mntns(host_mounts: bool) -> Optional[str]:
+    """Our own mount namespace, whose tasks record "host" rather than its table;
+    None when host_mounts asks for the table anyway (or ours is unreadable)."""
+    if host_mounts:
+        return None
+    try:
+        return os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        return None
+
+
+def _walk_tree(root_pid: int, translate: Optional[Callable[[int], int]], host_ns: Optional[str],
+               mounts: dict) -> tuple:
+    """Read root_pid and every descendant: ({pid: TaskSnap}, {pid: [child pids]}).
+    Each mount namespace's table goes into mounts once."""
     tasks: dict = {}
     kids: dict = {}
     todo = [root_pid]
@@ -466,70 +489,98 @@ def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
         pid = todo.pop()
         if pid in tasks:
             continue
-        t = TaskSnap(pid)
-        tasks[pid] = t
-        base = f"/proc/{pid}"
-        try:
-            stat = _read(base + "/stat")
-            status = _status(_read(base + "/status"))
-            tids = sorted(int(x) for x in os.listdir(base + "/task"))
-        except OSError as e:
-            t.errors["task"] = _err(e)
-            kids[pid] = []
-            continue
-        rest = stat[stat.rindex(")") + 2:].split()
-        t.comm = status.get("Name", "")
-        t.state = _STATES.get(rest[0], "alive")
-        t.ppid, t.pgid, t.sid = int(rest[1]), int(rest[2]), int(rest[3])
-        t.sched = {"nice": int(rest[16]), "policy": int(rest[38]), "rt_priority": int(rest[37])}
-        t.vpid = translate(pid) if translate else _innermost(status.get("NSpid", ""), pid)
-        t.creds = {k.lower(): " ".join(status.get(k, "").split()) for k in _CRED_KEYS}
-        t.signals = {k: int(status.get(k, "0"), 16) for k in _PROC_SIG_KEYS}
-        for tid in tids:
-            th = ThreadSnap(tid, translate(tid) if translate else tid)
-            try:
-                st = status if tid == pid else _status(_read(f"{base}/task/{tid}/status"))
-            except OSError as e:
-                th.error = _err(e)
-            else:
-                th.comm = st.get("Name", "")
-                if not translate:
-                    th.vtid = _innermost(st.get("NSpid", ""), tid)
-                th.signals = {k: int(st.get(k, "0"), 16) for k in _THREAD_SIG_KEYS}
-                th.signals["SigBlk"] &= ~SIGTERM_BIT
-            t.threads.append(th)
-        # Canon: the leader first, then by tid inside the task's pid namespace:
-        # host tids are new after a restore into a fresh pid namespace and
-        # may wrap around pid_max (a thread's below its leader's).
-        t.threads.sort(key=lambda th: (th.tid != pid, th.vtid))
-        kids[pid] = _children(pid, tids)
+        tasks[pid], kids[pid] = _read_task(pid, translate, host_ns, mounts)
         todo.extend(kids[pid])
-        if t.state == "zombie":
-            continue        # nothing more to read: no files, no memory
-        for what in ("cwd", "root"):
-            try:
-                setattr(t, what, os.readlink(f"{base}/{what}"))
-            except OSError as e:
-                t.errors[what] = _err(e)
-        _read_fds(pid, t)
-        _read_maps(pid, t)
-        _read_limits(pid, t)
-        try:
-            ns = os.readlink(base + "/ns/mnt")
-        except OSError as e:
-            t.errors["mounts"] = _err(e)
-        else:
-            if ns == my_mntns and not host_mounts:
-                t.mntns = "host"
-            else:
-                if ns not in snap.mounts:
-                    try:
-                        snap.mounts[ns] = parse_mountinfo(_read(base + "/mountinfo"))
-                    except OSError as e:
-                        snap.mounts[ns] = _err(e)
-                t.mntns = ns
+    return tasks, kids
 
-    # 2. positions: preorder, children ordered by the pid the workload sees
+
+def _read_task(pid: int, translate: Optional[Callable[[int], int]], host_ns: Optional[str],
+               mounts: dict) -> tuple:
+    """One task as /proc shows it, and the pids of its children."""
+    t = TaskSnap(pid)
+    base = f"/proc/{pid}"
+    try:
+        stat = _read(base + "/stat")
+        status = _status(_read(base + "/status"))
+        tids = sorted(int(x) for x in os.listdir(base + "/task"))
+    except OSError as e:
+        t.errors["task"] = _err(e)
+        return t, []
+    _parse_stat_and_status(t, stat, status, translate)
+    t.threads = _read_threads(pid, tids, status, translate)
+    children = _children(pid, tids)
+    if t.state == "zombie":
+        return t, children      # nothing more to read: no files, no memory
+    for what in ("cwd", "root"):
+        try:
+            setattr(t, what, os.readlink(f"{base}/{what}"))
+        except OSError as e:
+            t.errors[what] = _err(e)
+    _read_fds(pid, t)
+    _read_maps(pid, t)
+    _read_limits(pid, t)
+    _read_mntns(pid, t, host_ns, mounts)
+    return t, children
+
+
+def _parse_stat_and_status(t: TaskSnap, stat: str, status: dict,
+                           translate: Optional[Callable[[int], int]]) -> None:
+    rest = stat[stat.rindex(")") + 2:].split()
+    t.comm = status.get("Name", "")
+    t.state = _STATES.get(rest[0], "alive")
+    t.ppid, t.pgid, t.sid = int(rest[1]), int(rest[2]), int(rest[3])
+    t.sched = {"nice": int(rest[16]), "policy": int(rest[38]), "rt_priority": int(rest[37])}
+    t.vpid = translate(t.pid) if translate else _innermost(status.get("NSpid", ""), t.pid)
+    t.creds = {k.lower(): " ".join(status.get(k, "").split()) for k in _CRED_KEYS}
+    t.signals = {k: int(status.get(k, "0"), 16) for k in _PROC_SIG_KEYS}
+
+
+def _read_threads(pid: int, tids: list, status: dict,
+                  translate: Optional[Callable[[int], int]]) -> list:
+    """The threads of task pid (status: the leader's, already read)."""
+    threads = []
+    for tid in tids:
+        th = ThreadSnap(tid, translate(tid) if translate else tid)
+        try:
+            st = status if tid == pid else _status(_read(f"/proc/{pid}/task/{tid}/status"))
+        except OSError as e:
+            th.error = _err(e)
+        else:
+            th.comm = st.get("Name", "")
+            if not translate:
+                th.vtid = _innermost(st.get("NSpid", ""), tid)
+            th.signals = {k: int(st.get(k, "0"), 16) for k in _THREAD_SIG_KEYS}
+            th.signals["SigBlk"] &= ~SIGTERM_BIT
+        threads.append(th)
+    # Canon: the leader first, then by tid inside the task's pid namespace:
+    # host tids are new after a restore into a fresh pid namespace and
+    # may wrap around pid_max (a thread's below its leader's).
+    threads.sort(key=lambda th: (th.tid != pid, th.vtid))
+    return threads
+
+
+def _read_mntns(pid: int, t: TaskSnap, host_ns: Optional[str], mounts: dict) -> None:
+    """The task's mount namespace; its table into mounts unless already there."""
+    base = f"/proc/{pid}"
+    try:
+        ns = os.readlink(base + "/ns/mnt")
+    except OSError as e:
+        t.errors["mounts"] = _err(e)
+        return
+    if ns == host_ns:
+        t.mntns = "host"
+        return
+    if ns not in mounts:
+        try:
+            mounts[ns] = parse_mountinfo(_read(base + "/mountinfo"))
+        except OSError as e:
+            mounts[ns] = _err(e)
+    t.mntns = ns
+
+
+def _place(root_pid: int, tasks: dict, kids: dict) -> list:
+    """Give each task its position (preorder, children ordered by the pid the
+    workload sees); returns the tasks in that order."""
     order = []
 
     def place(pid: int, pos: str) -> None:
@@ -540,22 +591,15 @@ def snapshot_tree(root_pid: int, pid_translate: PidTranslate = None, *,
             place(c, f"{pos}.{i}")
 
     place(root_pid, "0")
-    snap.tasks = order
+    return order
+
+
+def _relate(order: list) -> None:
+    """ppid, pgid and sid as tree positions ("outside" for tasks not in the tree)."""
     where = {t.pid: t.pos for t in order}
     for t in order:
         if "task" not in t.errors:
             t.rel = {k: where.get(getattr(t, k), "outside") for k in ("ppid", "pgid", "sid")}
-
-    # 3. Canon: inode numbers of pipes, sockets, namespaces … change on
-    # restore; what must survive is which fds share one object. Each
-    # "kind:[inode]" becomes "kind#n", n numbered in first-seen order over the
-    # tree (tasks in position order, fds ascending), so fds 3 and 4 being
-    # the two ends of one pipe reads "pipe#1" / "pipe#1" before and after.
-    # Mount namespaces likewise become "mntns#n" ("host" = ours).
-    ns_ids = canonicalise_ids(order)
-    snap.mounts = {ns_ids[k]: v for k, v in snap.mounts.items() if k in ns_ids}
-    snap.duration = time.perf_counter() - t0
-    return snap
 
 
 # ---------------------------------------------------------------- comparing

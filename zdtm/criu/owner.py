@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from ..config import WORKLOAD_GID, WORKLOAD_GROUPS, WORKLOAD_UID
-from . import CriuCall, CriuDriver, CriuRun
+from .base import CriuCall, CriuDriver, CriuRun
 
 DUMP_CAPS = "+checkpoint_restore,+sys_ptrace"
 RESTORE_CAPS = "+checkpoint_restore,+sys_ptrace,+setpcap"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import CriuCall, CriuDriver, CriuRun
+from .base import CriuCall, CriuDriver, CriuRun
 
 
 class RootDriver(CriuDriver):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from . import Flavor
+from .base import Flavor
 
 
 class HostFlavor(Flavor):

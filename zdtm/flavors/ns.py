@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..procs import descendants
-from . import Flavor
+from .base import Flavor
 
 # Upstream's maps: inside uid 0..19999 -> host 20000..., 100000.. -> 200000...
 UID_MAP = "0 20000 20000,100000 200000 50000"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import fcntl
 import os
+import re
 import shlex
 import subprocess
 from contextlib import contextmanager
@@ -24,8 +25,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from .build import BuildError, Builder, Executable, _digest
-from .suite import SuiteError, TestRoot, Workload
+from ..build import BuildError, Builder, Executable, digest
+from ..desc import Desc
+from ..outcome import PhaseFailure, Skip
+from ..workload import SuiteError, TestRoot, Workload
+from .base import Hooks, WorkloadKind
 
 SUBDIRS = ("static", "transition")
 MAKE_TIMEOUT = 600
@@ -43,12 +47,6 @@ def zdtm_dir(path: Path) -> Path:
             return d
     raise SuiteError(f"{path}: not a ZDTM tree (expected test/zdtm/Makefile.inc and "
                      f"test/zdtm/static/Makefile in a criu checkout)")
-
-
-def roots(path: Path) -> list:
-    top = zdtm_dir(path)
-    return [TestRoot(f"upstream/{sub}", top / sub, "upstream")
-            for sub in SUBDIRS if (top / sub / "Makefile").is_file()]
 
 
 def _make(args: list, what: str, timeout: float = MAKE_TIMEOUT) -> str:
@@ -83,7 +81,7 @@ def test_names(root: Path) -> frozenset:
     return _test_names(root, (root / "Makefile").stat().st_mtime)
 
 
-def exclusions(root: TestRoot) -> dict:
+def _exclusions(root: TestRoot) -> dict:
     """test/zdtm.desc's exclude list, for the tests of this root."""
     desc = root.path.parent.parent / "zdtm.desc"
     if not desc.is_file():
@@ -104,7 +102,7 @@ def test_dir(workload: Workload) -> Path:
     return workload.root.path.parent.parent
 
 
-def checkskip(workload: Workload) -> Optional[str]:
+def _checkskip(workload: Workload) -> Optional[str]:
     """Upstream's NAME.checkskip: an executable that fails when the test
     cannot run here. Returns the skip reason, or None."""
     script = workload.root.path / f"{workload.source.stem}.checkskip"
@@ -146,7 +144,7 @@ def _tree_lock(top: Path):
         os.close(fd)
 
 
-def build(builder: Builder, workload: Workload) -> Executable:
+def _build(builder: Builder, workload: Workload) -> Executable:
     root, name = workload.root.path, workload.source.stem
     with _tree_lock(root.parent):
         _make(["-C", str(root), name], f"building {workload.name} with upstream's Makefile")
@@ -156,19 +154,89 @@ def build(builder: Builder, workload: Workload) -> Executable:
             raise BuildError(f"{workload.name}: upstream's Makefile made no executable {binary}")
         content = binary.read_bytes()
     # Short: some tests name UNIX sockets after their own path (108 bytes).
-    key = "u-" + _digest(content)
+    key = "u-" + digest(content)
 
     def stage(tmp: Path):
         (tmp / name).write_bytes(content)
         os.chmod(tmp / name, 0o755)
 
     out = builder.build_once(key, stage)
-    hook = root / f"{name}.hook"
-    return Executable((str(out / name), *args),
-                      hook=str(hook) if os.access(hook, os.X_OK) else None)
+    return Executable((str(out / name), *args))
 
 
-def crlib_dir(workload: Workload) -> Path:
-    """Upstream's crlib tests keep their criu plugin beside them."""
-    return workload.root.path
 
+class UpstreamHook(Hooks):
+    """Upstream's NAME.hook, called as its zdtm.py does (--post-start,
+    --pre-dump, --pre-restore, --post-restore, --clean), as root, from the
+    tree's test/ directory (hooks find criu's lib/ from there)."""
+
+    present = True
+
+    def __init__(self, path: Path, cwd: Path):
+        self.path, self.cwd = path, cwd
+
+    def call(self, stage: str, *, test_pid: Optional[int], log: Path, timeout: float,
+             images: Optional[Path] = None) -> None:
+        arg = f"--{stage}"
+        env = dict(os.environ)
+        if test_pid:
+            env["ZDTM_TEST_PID"] = str(test_pid)
+        if images is not None:
+            env["ZDTM_IMG_DIR"] = str(images)
+        try:
+            res = subprocess.run([str(self.path), arg], cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+            rc, output = res.returncode, res.stdout
+        except subprocess.TimeoutExpired as e:
+            rc, output = None, e.output if isinstance(e.output, str) else ""
+        with open(log, "a") as f:
+            f.write(f"$ {self.path.name} {arg}\n{output}[exit {rc}]\n")
+        if rc != 0:
+            self._fail(arg, rc, output, timeout)
+
+    def _fail(self, arg: str, rc: Optional[int], output: str, timeout: float) -> None:
+        missing = re.search(r"^(?:ModuleNotFoundError: No module named '([^']+)'|"
+                            r"ImportError: cannot import name '[^']+' from (?:partially initialized module )?"
+                            r"'([^']+)')", output, re.M)
+        if missing:
+            raise Skip(f"{self.path.name} needs the Python module '{missing.group(1) or missing.group(2)}'"
+                       f", not usable here ({missing.group(0)[:160]})")
+        how = f"did not finish within {timeout:g}s" if rc is None else f"exited with {rc}"
+        said = [line for line in output.strip().splitlines() if line.strip()]
+        raise PhaseFailure("hook", f"{self.path.name} {arg} {how}" + (f": {said[-1].strip()}" if said else ""),
+                           details=output)
+
+
+class UpstreamKind(WorkloadKind):
+    """A test of an existing ZDTM tree: upstream/static/NAME, upstream/transition/NAME."""
+
+    name = "upstream"
+    root_kind = "upstream"
+
+    def tree_roots(self, path: Path, name: Optional[str]) -> list:
+        top = zdtm_dir(path)
+        return [TestRoot(f"upstream/{sub}", top / sub, self.root_kind)
+                for sub in SUBDIRS if (top / sub / "Makefile").is_file()]
+
+    def exclusions(self, root: TestRoot) -> dict:
+        return _exclusions(root)
+
+    def candidates(self, root: TestRoot) -> list:
+        return [root.path / f"{n}.c" for n in sorted(test_names(root.path))]
+
+    def is_test(self, root: TestRoot, path: Path) -> bool:
+        return path.suffix == ".c" and path.stem in test_names(root.path)
+
+    def build(self, builder: Builder, workload: Workload, desc: Desc) -> Executable:
+        return _build(builder, workload)
+
+    def skip_reason(self, workload: Workload) -> Optional[str]:
+        return _checkskip(workload)
+
+    def hooks(self, workload: Workload) -> Hooks:
+        hook = workload.root.path / f"{workload.stem}.hook"
+        return UpstreamHook(hook, test_dir(workload)) if os.access(hook, os.X_OK) else super().hooks(workload)
+
+    def criu_opts(self, builder: Builder, workload: Workload, desc: Desc, criu_bin: Optional[str]) -> list:
+        # Upstream's crlib tests keep their criu plugin beside them.
+        return ["--libdir", str(workload.root.path)] if "crlib" in desc.flags else []

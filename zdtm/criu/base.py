@@ -1,0 +1,191 @@
+"""The criu-driver interface: how the harness invokes criu for a dump and a
+restore. The driver decides *who* runs criu and with which extra options;
+the C/R mode decides *what* is asked of criu; the cycle decides *when*.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..procs import Reaper
+
+
+@dataclass
+class CriuRun:
+    action: str
+    argv: list
+    log: Path
+    returncode: Optional[int] = None     # negative: killed by that signal
+    duration: float = 0.0
+    timed_out: bool = False
+    output: str = ""
+    spawn_error: Optional[str] = None
+    exec_cmd_process: Optional[object] = None   # Popen of criu turned --exec-cmd
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.spawn_error
+
+    @property
+    def crashed(self) -> bool:
+        """Killed by a signal it did not ask for (not a clean refusal)."""
+        return self.timed_out or bool(self.spawn_error) or (self.returncode or 0) < 0
+
+    def status(self) -> str:
+        if self.spawn_error:
+            return f"criu {self.action} could not be started: {self.spawn_error}"
+        if self.timed_out:
+            return f"criu {self.action} timed out after {self.duration:.0f}s and was killed"
+        if self.returncode is not None and self.returncode < 0:
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            return f"criu {self.action} was killed by {name}"
+        return f"criu {self.action} exited with {self.returncode}"
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def error_lines(self, limit: int = 8) -> list:
+        """The first lines of criu's log that say what went wrong."""
+        lines = [l for l in self.log_text().splitlines()
+                 if re.search(r"\bError\b|\bError \(", l) and "RLIMIT_NOFILE" not in l]
+        if not lines:
+            lines = [l for l in self.output.splitlines() if l.strip()]
+        return lines[:limit]
+
+    def command_line(self) -> str:
+        return " ".join(self.argv)
+
+
+@dataclass
+class CriuCall:
+    """What the cycle asks of a driver; drivers add who/how."""
+    images: Path
+    log: Path
+    opts: list = field(default_factory=list)
+    #: a terminal slave to be criu's stdin and controlling tty (restore
+    #: --shell-job hands criu's terminal to the tree)
+    tty_slave: Optional[int] = None
+    #: fds criu inherits (restore --inherit-fd fd[N]:...)
+    pass_fds: tuple = ()
+    #: restore --exec-cmd: criu execs this after restoring, as the tree's parent
+    exec_cmd: list = field(default_factory=list)
+    pidfile: Optional[Path] = None
+    #: argv -> argv, applied last (a C/R mode's wrapper, e.g. criu-ns)
+    wrappers: list = field(default_factory=list)
+
+
+class CriuDriver(ABC):
+    name = "abstract"
+    #: one line for `zdtm check` and the per-test result
+    description = ""
+
+    def __init__(self, criu_bin: str, timeout: float, reaper: Reaper):
+        self.criu_bin = criu_bin
+        self.timeout = timeout
+        self.reaper = reaper
+
+    def prepare_dir(self, path: Path) -> None:
+        """Make path usable by whoever runs criu (images, logs)."""
+        path.mkdir(parents=True, exist_ok=True)
+
+    @abstractmethod
+    def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun: ...
+
+    @abstractmethod
+    def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
+        """last: no dump of the restored tree follows (drivers may care)."""
+
+    # helpers for subclasses
+    def _dump_argv(self, pid: int, call: CriuCall, leave_running: bool) -> list:
+        argv = [self.criu_bin, "dump", "--tree", str(pid), "--images-dir", str(call.images),
+                "--log-file", str(call.log), "-v4"]
+        if leave_running:
+            argv.append("--leave-running")
+        return argv + list(call.opts)
+
+    def _restore_argv(self, call: CriuCall, pidfile: Path) -> list:
+        # --exec-cmd makes criu itself the restored tree's parent, which
+        # criu refuses to combine with --restore-detached.
+        detach = [] if call.exec_cmd else ["--restore-detached"]
+        return [self.criu_bin, "restore", "--images-dir", str(call.images), "--log-file", str(call.log),
+                "-v4", *detach, "--pidfile", str(pidfile)] + list(call.opts)
+
+    def _run(self, action: str, argv: list, call: CriuCall) -> CriuRun:
+        for wrap in call.wrappers:
+            argv = wrap(argv, self.criu_bin)
+        if call.exec_cmd:
+            argv = argv + ["--", *call.exec_cmd]
+        run = CriuRun(action, argv, call.log)
+        stdin = subprocess.DEVNULL
+        if call.tty_slave is not None:
+            # A new session whose controlling terminal is the slave.
+            argv = ["setsid", "--ctty"] + argv
+            stdin = call.tty_slave
+        out_path = call.log.with_name(call.log.name + ".out")
+        start = time.monotonic()
+        try:
+            with open(out_path, "w") as out:
+                proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
+                                        env=_criu_env(), pass_fds=call.pass_fds)
+        except OSError as e:
+            run.spawn_error = f"{argv[0]}: {e.strerror}"
+            return run
+        self.reaper.owned.add(proc.pid)
+        try:
+            if call.exec_cmd:
+                # criu becomes the command once the tree is restored: done
+                # when it has written the pidfile (or died).
+                run.returncode = _wait_for_file(proc, call.pidfile, self.timeout)
+                run.exec_cmd_process = proc
+            else:
+                run.returncode = proc.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            run.timed_out = True
+            proc.kill()
+            proc.wait()
+        except BaseException:       # interrupted: never leave criu running
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if proc.returncode is not None:
+                self.reaper.owned.discard(proc.pid)
+        if run.returncode is None:
+            run.returncode = proc.returncode
+        run.duration = time.monotonic() - start
+        run.output = out_path.read_text(errors="replace")
+        return run
+
+
+def _wait_for_file(proc, path: Optional[Path], timeout: float) -> Optional[int]:
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        if path is not None and path.exists() and path.stat().st_size > 0:
+            return 0
+        rc = proc.poll()
+        if rc is not None:
+            return rc
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _criu_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDTM_")}
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    return env

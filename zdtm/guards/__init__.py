@@ -1,0 +1,27 @@
+"""Guards: the checks and clean-ups around a test, one module each behind
+one interface (zdtm.guards.base.Guard: before / leftovers / remove).
+
+  tasks.py     every task the test started is killed and reaped
+  mounts.py    nothing stays mounted under its dirs
+  iptables.py  the host's filter rules (h-flavor TCP tests)
+  taint.py     the kernel's taint flags
+
+The tasks guard runs first: the others (and upstream's --clean hook) look
+once the test's tasks are gone.
+"""
+from __future__ import annotations
+
+from .base import Guard
+from .iptables import IptablesGuard
+from .mounts import MountsGuard
+from .tasks import TasksGuard
+from .taint import TaintGuard
+
+GUARDS = (TasksGuard, MountsGuard, IptablesGuard, TaintGuard)
+
+__all__ = ["GUARDS", "Guard", "guards_for"]
+
+
+def guards_for(run) -> list:
+    """Fresh guards watching this test (each keeps its own before-state)."""
+    return [g() for g in GUARDS if g().applies(run)]

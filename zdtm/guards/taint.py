@@ -1,0 +1,19 @@
+"""Kernel taint: a test during which the kernel tainted itself (an oops, a
+warning) fails, whatever its verdict."""
+from __future__ import annotations
+
+from ..check import kernel_taint
+from .base import Guard
+
+
+class TaintGuard(Guard):
+    name = "taint"
+
+    def before(self, run) -> None:
+        self.taint_before = kernel_taint()
+
+    def leftovers(self, run) -> list:
+        taint = kernel_taint()
+        if taint == self.taint_before:
+            return []
+        return [f"kernel taint changed from {self.taint_before} to {taint} during the test (see dmesg)"]

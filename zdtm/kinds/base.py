@@ -1,0 +1,73 @@
+"""The workload-kind interface: what the harness asks of a kind of test.
+
+A kind knows where its tests are in a test root, how to build one (once, in
+the build cache), why one cannot run here, which hooks it runs at the points
+of the cycle and which criu options it adds. Everything else (flavors, C/R
+modes, checks) is the same for every kind.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Optional
+
+from ..build import Builder, Executable
+from ..desc import Desc
+from ..workload import TestRoot, Workload
+
+
+class Hooks:
+    """Called at the points of the cycle (upstream's NAME.hook). The default
+    kind has none. `stage` is one of post-start, pre-dump, pre-restore,
+    post-restore, clean; raising Skip or PhaseFailure ends the test.
+    test_pid: the test's pid as it sees it; log: where the hook's output
+    goes (appended)."""
+
+    present = False
+
+    def call(self, stage: str, *, test_pid: Optional[int], log: Path, timeout: float,
+             images: Optional[Path] = None) -> None:
+        return None
+
+
+NO_HOOKS = Hooks()
+
+
+class WorkloadKind(ABC):
+    #: marker and `zdtm list` column: c, py, upstream
+    name = "abstract"
+    #: the kind of suite root its tests live in (desc/suite.yaml `kind:`)
+    root_kind = "native"
+
+    # ---- discovery -----------------------------------------------------------
+    @abstractmethod
+    def is_test(self, root: TestRoot, path: Path) -> bool:
+        """Is path (a file directly in root.path) one of this kind's tests?"""
+
+    def candidates(self, root: TestRoot) -> list:
+        """Files of root that may be tests (sorted)."""
+        return sorted(root.path.iterdir())
+
+    def tree_roots(self, path: Path, name: Optional[str]) -> list:
+        """The test roots a suite entry of this root kind stands for."""
+        return [TestRoot(name or path.name, path, self.root_kind)]
+
+    def exclusions(self, root: TestRoot) -> dict:
+        """test name -> skip reason, from the tree's own exclusion list."""
+        return {}
+
+    # ---- running -------------------------------------------------------------
+    @abstractmethod
+    def build(self, builder: Builder, workload: Workload, desc: Desc) -> Executable:
+        """Build (or find in the cache) what runs the test; raises BuildError."""
+
+    def skip_reason(self, workload: Workload) -> Optional[str]:
+        """Why this test cannot run here (upstream's NAME.checkskip), or None."""
+        return None
+
+    def hooks(self, workload: Workload) -> Hooks:
+        return NO_HOOKS
+
+    def criu_opts(self, builder: Builder, workload: Workload, desc: Desc, criu_bin: Optional[str]) -> list:
+        """Extra criu options for dump and restore (a `crlib` test's --libdir)."""
+        return []

@@ -1,0 +1,65 @@
+"""Before a test runs: may it run here, in this flavor and these modes, and
+as whom? Every "no" is a Skip with a reason (or a PhaseFailure when nothing
+can run at all)."""
+from __future__ import annotations
+
+import os
+import shutil
+
+from .flavors import FlavorUnavailable, get_flavor
+from .outcome import PhaseFailure, Skip
+
+
+def _missing_dep(deps) -> str:
+    for dep in deps:
+        # A command, or (upstream) a file such as an iptables module.
+        if not any(os.path.exists(alt) if "/" in alt else shutil.which(alt) for alt in dep.split("|")):
+            return dep
+    return ""
+
+
+def _machine(run) -> None:
+    eng, desc = run.engine, run.desc
+    reason = eng.suite.exclude.get(run.workload.name) or desc.arch_mismatch()
+    if reason:
+        raise Skip(reason)
+    if eng.facts.fatal:
+        raise PhaseFailure("check", f"no checkpoint can work here: {eng.facts.fatal}")
+    reason = eng.facts.feature_missing(desc.features)
+    if reason:
+        raise Skip(reason)
+    dep = _missing_dep(desc.deps)
+    if dep:
+        raise Skip(f"needs '{dep}', not found on this host")
+    reason = run.workload.kind.skip_reason(run.workload)
+    if reason:
+        raise Skip(reason)
+
+
+def _flavor_and_modes(run) -> None:
+    try:
+        run.flavor = get_flavor(run.flavor_name, run.engine)
+    except FlavorUnavailable as e:
+        raise Skip(str(e)) from None
+    reason = run.flavor.unavailable(run.engine.facts)
+    if reason:
+        raise Skip(f"flavor {run.flavor_name}: {reason}")
+    for mode in run.modes:
+        reason = mode.skip_reason(run.desc, run.flavor_name)
+        if reason:
+            raise Skip(reason)
+
+
+def _identity(run) -> None:
+    ident = run.engine.identity_for("suid" in run.desc.flags, run.flavor_name, nouser=run.desc.needs_root_criu)
+    run.as_root, run.drop_ids = ident.as_root, ident.drop_ids
+    run.driver = run.engine.driver(ident.driver)
+    notes = [n for n in (m.identity_note() for m in run.modes) if n]
+    run.result.identity = "; ".join([ident.text] + notes)
+
+
+def preflight(run) -> None:
+    """Decide the test's flavor object, criu driver and identity, or skip it."""
+    _machine(run)
+    _flavor_and_modes(run)
+    _identity(run)
