@@ -16,7 +16,8 @@ def test_pid_mismatch_plain_restore_fails_criu_ns_restores(reachable_dir, real_c
     (root / "static" / "trivial.c").write_text((WORKLOADS / "trivial.c").read_text())
     (root / "suite.yaml").write_text("roots:\n  - name: static\n    path: static\n")
     suite = Suite.load(root / "suite.yaml")
-    exe = Builder(reachable_dir / "state").build(suite.workloads[0], Desc()).argv[0]
+    w = suite.workloads[0]
+    exe = w.kind.build(Builder(reachable_dir / "state"), w, Desc()).argv[0]
     work = reachable_dir / "work"
     work.mkdir()
     res = subprocess.run([sys.executable, str(PROJECT / "selftests" / "pid_mismatch.py"), real_criu, exe, str(work)],

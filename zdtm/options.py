@@ -100,7 +100,7 @@ def settings_from(get) -> Settings:
             try:
                 return opt.convert(value)
             except ValueError as e:
-                raise OptionError(f"{opt.pytest or opt.cli[-1]}: {e}") from None
+                raise OptionError(f"{'/'.join(opt.cli[-1:] + (opt.pytest,))}: {e}") from None
         return convert
     table = [replace(o, convert=checked(o)) if o.convert else o for o in option_table()]
     return Settings.from_options(table, get)

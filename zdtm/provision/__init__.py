@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from .apt_sources import (AptSource, base_codename, derive_base_source, parse_deb822_sources,
                           parse_one_line_sources, read_apt_sources)
-from .common import ProvisionError, default_cache_dir
+from .common import ProvisionError
 from .criu import criu_check, find_criu, provision_criu
 from .prefix import criu_prefix, plugin_include_dir
 from .source import provision_criu_source
@@ -50,7 +50,6 @@ __all__ = [
     "criu_check",
     "criu_prefix",
     "plugin_include_dir",
-    "default_cache_dir",
     "AptSource",
     "parse_deb822_sources",
     "parse_one_line_sources",

@@ -83,12 +83,6 @@ def _is_executable_file(p: Path) -> bool:
     return p.is_file() and os.access(p, os.X_OK)
 
 
-def default_cache_dir() -> Path:
-    """The harness's cache dir (see zdtm.config: reachable by the workload uid)."""
-    from ..config import default_cache_dir as configured
-    return configured()
-
-
 def _atomic_write(path: Path, data: str, mode: int = 0o644) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

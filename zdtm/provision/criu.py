@@ -9,10 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..config import default_cache_dir
 from .apt import _KeyringError, _native_arch, _private_keyring_from_base, _PrivateApt, _version_tuple
 from .apt_sources import _mirror, _resolve_keyring, _system_apt_passthrough, base_codename
-from .common import (T_CRIU_CHECK, T_CRIU_VERSION, Log, ProvisionError, _is_executable_file, _run,
-                     default_cache_dir)
+from .common import (T_CRIU_CHECK, T_CRIU_VERSION, Log, ProvisionError, _is_executable_file, _run)
 from .prefix import _build_prefix, _check_world_access
 from .stamp import LOCK_NAME, STAMP_FORMAT, _Lock, _write_stamp, read_stamp
 

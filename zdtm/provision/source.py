@@ -12,10 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..config import default_cache_dir
 from .apt import _native_arch, _PrivateApt
 from .apt_sources import _mirror, _resolve_keyring, _system_apt_passthrough, base_codename
 from .common import (T_APT_DOWNLOAD, T_APT_QUERY, T_DPKG, Log, ProvisionError, _fix_permissions, _run,
-                     _safe_version, _tail, default_cache_dir)
+                     _safe_version, _tail)
 from .criu import provision_criu
 from .stamp import _Lock, read_stamp
 
