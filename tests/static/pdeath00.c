@@ -22,7 +22,7 @@ struct shared {
 	int middle_sig;		/* PR_GET_PDEATHSIG in the middle child after restore */
 	int leaf_sig;		/* ... in the leaf */
 	volatile int leaf_got;	/* the signal the leaf received */
-	pid_t leaf_from;	/* ... and its si_pid */
+	volatile pid_t leaf_from;	/* ... and its si_pid */
 	pid_t leaf;
 };
 
@@ -39,6 +39,7 @@ static void leaf_handler(int sig, siginfo_t *si, void *uc)
 static int leaf(void)
 {
 	struct sigaction sa;
+	sigset_t usr2, old;
 	int s = -1;
 
 	memset(&sa, 0, sizeof(sa));
@@ -52,9 +53,18 @@ static int leaf(void)
 	prctl(PR_GET_PDEATHSIG, &s);
 	sh->leaf_sig = s;
 	task_complete(&twl, 3);
-	/* wait for the signal that says our parent died */
+	/*
+	 * wait for the signal that says our parent died: blocked around the
+	 * check, or it may land between the check and pause() and be lost
+	 * (sigsuspend() unblocks and sleeps atomically); blocked only now,
+	 * so the mask at checkpoint time is untouched
+	 */
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &usr2, &old);
+	sigdelset(&old, SIGUSR2);
 	while (!sh->leaf_got)
-		pause();
+		sigsuspend(&old);
 	return 0;
 }
 
