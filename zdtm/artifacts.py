@@ -1,12 +1,16 @@
 """A test's directories and the files the harness writes there: one place
 creates them, decides who owns them and writes into them.
 
-  <run>/<test>/<variant>/        the artifacts dir (root's files: result.json,
-                                 criu-commands.txt, criu logs, hook.log, img/)
-  <state>/w/<run>/<n>/           the workload's cwd (its output file, its own
-                                 files), linked from the artifacts dir as work/:
-                                 short, because UNIX socket paths must fit in
-                                 108 bytes
+  <run>/<test>/<variant>/        the artifacts dir, root's: result.json,
+                                 criu-commands.txt, criu logs, hook.log, img/
+  <state>/w/<run>/<n>/           the workload's cwd, the workload uid's (its
+                                 output file, its own files), linked from the
+                                 artifacts dir as work/: short, because UNIX
+                                 socket paths must fit in 108 bytes
+
+The trust boundary: root writes only into root-owned dirs; what root must
+create in the workload's dirs is created before they change hands; what root
+reads from them is read without following symlinks (zdtm.safeio).
 """
 from __future__ import annotations
 
@@ -16,12 +20,15 @@ import os
 import shutil
 from pathlib import Path
 
+from .safeio import create_exclusive, open_nofollow, read_text
+
 _WORK_IDS = itertools.count(1)
 
 
 def tail(path: Path, n: int = 40) -> list:
+    """The last n lines of a file root may not trust (never through a symlink)."""
     try:
-        return path.read_text(errors="replace").splitlines()[-n:]
+        return read_text(path).splitlines()[-n:]
     except OSError:
         return []
 
@@ -39,8 +46,8 @@ class TestPaths:
 
     # ---- creation ----------------------------------------------------------------
     def prepare(self, owner: tuple) -> None:
-        """Fresh artifacts and work dirs; the workload (owner: host uid, gid)
-        owns the work dir and can reach both."""
+        """A fresh artifacts dir (root's) and work dir (the workload's: owner
+        is its host uid, gid), both reachable by the workload."""
         if self.art.exists():
             shutil.rmtree(self.art)
         self.art.mkdir(parents=True)
@@ -49,19 +56,26 @@ class TestPaths:
             os.chmod(d, 0o755)
         if self.work.exists():
             shutil.rmtree(self.work)
-        self.work.mkdir()
+        self.work.mkdir(mode=0o755)
         (self.art / "work").symlink_to(os.path.relpath(self.work, self.art))
         for p in [self.art, *self.art.relative_to(self.run_dir).parents]:
             os.chmod(self.run_dir / p, 0o755)
-        for p in (self.art, self.work):
-            os.chown(p, *owner)
+        # stdout/stderr of the workload before its library opens its output
+        # file: made while the dir is still root's, then handed over (criu,
+        # run as the owner, may reopen it on restore).
+        fd = create_exclusive(self.stdio)
+        os.fchown(fd, *owner)
+        os.close(fd)
+        os.chown(self.work, *owner)
 
     def external_dir(self, name: str, owner: tuple) -> Path:
-        """A host dir the flavor binds into the test as /mnt/NAME."""
+        """A host dir the flavor binds into the test as /mnt/NAME (filled
+        before it changes hands)."""
         host_dir = self.art / f"ext-{name}"
         host_dir.mkdir()
-        os.chown(host_dir, *owner)
         (host_dir / "zdtm-external").write_text(f"{name}\n")
+        os.chown(host_dir / "zdtm-external", *owner)
+        os.chown(host_dir, *owner)
         return host_dir
 
     def workload_arg(self, arg: str) -> str:
@@ -72,11 +86,9 @@ class TestPaths:
             return f"--dirname={self.work / (self.stem + '.dir')}"
         return arg
 
-    def open_stdio(self, owner: tuple) -> int:
-        """The workload's stdout/stderr before its library opens its output file."""
-        fd = os.open(self.stdio, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.fchown(fd, *owner)
-        return fd
+    def open_stdio(self) -> int:
+        """The workload's stdout/stderr (made by prepare(), never a symlink)."""
+        return open_nofollow(self.stdio, os.O_WRONLY | os.O_APPEND)
 
     # ---- the harness's files ---------------------------------------------------
     def log(self, name: str) -> Path:

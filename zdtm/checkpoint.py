@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from . import images
 from .criu import CriuCall, CriuRun
 from .outcome import PhaseFailure, Skip
-from .procs import descendants, pidfd, wait_gone, wait_pidfds
+from .procs import descendants, is_descendant, pidfd, wait_gone, wait_pidfds
+from .safeio import read_text
 from .snapshot import diff, snapshot_tree
 
 GONE_TIMEOUT = 10.0
@@ -118,10 +120,13 @@ class CheckpointRestore:
     # ---- restore -----------------------------------------------------------------
     def _restore(self, step: Step) -> None:
         run = self.run
+        if run.driver.untrusted_images(step.last):
+            images.seal(step.images)
+            images.check_creds(step.images, self.before)
         self._call_hooks("before_restore", step)
         run.call_hook("pre-restore", images=step.images)
         call = self._call("restore", step)
-        step.criu = run.driver.restore(call, call.pidfile, last=step.last)
+        step.criu = run.driver.restore(call, last=step.last)
         run.record_criu(step.criu, "restore")
         if step.criu.exec_cmd_process is not None:
             run.exec_cmd_procs.append(step.criu.exec_cmd_process)
@@ -137,10 +142,13 @@ class CheckpointRestore:
     def _locate_restored(self, pidfile: Path, criu: CriuRun) -> None:
         run = self.run
         try:
-            new_pid = int(pidfile.read_text().strip())
+            new_pid = int(read_text(pidfile, 64).strip())
         except (OSError, ValueError) as e:
             raise PhaseFailure("restore", f"criu restore left no usable pidfile: {e}", criu=criu) from None
-        run.roots.append(new_pid)
+        if not is_descendant(new_pid):
+            raise PhaseFailure("restore", f"pid {new_pid} in criu's pidfile {pidfile} is not a task the "
+                                          f"harness started", criu=criu)
+        run.add_roots(new_pid)
         if run.flavor.same_pids_after_restore and not any(m.new_pids for m in self.modes):
             if new_pid != run.root_pid:
                 raise PhaseFailure("restore", f"restored root has pid {new_pid}, dumped was {run.root_pid}")
@@ -150,7 +158,7 @@ class CheckpointRestore:
         if run.pid is None:
             raise PhaseFailure("restore", f"test process (pid {run.test_ns_pid} in its namespace) "
                                           f"not found in the restored tree of {new_pid}")
-        run.roots.append(run.pid)
+        run.add_roots(run.pid)
 
     # ---- criu's options ----------------------------------------------------------
     def _call(self, action: str, step: Step) -> CriuCall:

@@ -90,8 +90,8 @@ def cmd_check(args) -> int:
 
 def cmd_clean(args) -> int:
     engine = _engine(args)
-    for path in engine.clean(everything=args.all):
-        print(f"removed {path}")
+    for line in engine.clean(everything=args.all):
+        print(line)
     return 0
 
 

@@ -52,16 +52,23 @@ def others_can_reach(path: Path) -> bool:
     return True
 
 
+def under_tmp(path: Path) -> bool:
+    """The ns flavors mount a tmpfs on /tmp inside: a state dir there would
+    be hidden from the workloads."""
+    return Path("/tmp") in Path(path).resolve().parents or Path(path).resolve() == Path("/tmp")
+
+
 def default_state_dir() -> Path:
     """Where builds, staged files and run artifacts go.
 
-    <project>/.zdtm when non-root users can reach it; otherwise (a clone in
+    <project>/.zdtm when non-root users can reach it and it is not under /tmp
+    (the ns flavors mount a tmpfs there); otherwise (a clone in
     a 0700 directory, as CI makes) a per-project directory in /var/tmp."""
     env = os.environ.get("ZDTM_DIR")
     if env:
         return Path(env).resolve()
     local = PROJECT_DIR / ".zdtm"
-    if others_can_reach(PROJECT_DIR):
+    if others_can_reach(PROJECT_DIR) and not under_tmp(PROJECT_DIR):
         return local
     tag = hashlib.sha1(str(PROJECT_DIR).encode()).hexdigest()[:10]
     return Path("/var/tmp") / f"zdtm-{PROJECT_DIR.name}-{tag}"
@@ -73,7 +80,9 @@ def default_cache_dir() -> Path:
     env = os.environ.get("ZDTM_CACHE_DIR")
     if env:
         return Path(env).resolve()
-    return default_state_dir() / "cache" if not others_can_reach(PROJECT_DIR) else PROJECT_DIR / ".cache"
+    if others_can_reach(PROJECT_DIR) and not under_tmp(PROJECT_DIR):
+        return PROJECT_DIR / ".cache"
+    return default_state_dir() / "cache"
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,9 @@ def restore(criu_cmd: list, args: list) -> int:
         raise CriuNsError(f"expected one restored root under the pseudo-init {init}, found {restored}")
     if pidfile:
         tmp = f"{pidfile}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
+        # Never through a name someone else planted (the dir may be the workload uid's).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as f:
             f.write(f"{restored[0]}\n")
         os.replace(tmp, pidfile)
     if detached:

@@ -45,6 +45,7 @@ class TestRun:
         self.modes = active_modes(engine.settings) if modes is None else modes
         variant = variant_name(flavor_name, self.modes)
         self.result = TestResult(workload.name, variant)
+        self.key = f"{workload.name}[{variant}]"
         self.paths = TestPaths(engine.run_dir, engine.settings.state_dir, workload.name, variant, workload.stem)
         self.hooks = workload.kind.hooks(workload)
         # Decided by preflight: the flavor object, who runs the workload and criu.
@@ -125,6 +126,7 @@ class TestRun:
     def _prepare(self) -> None:
         ids = (0, 0) if self.as_root else (WORKLOAD_UID, WORKLOAD_GID)
         self.owner = self.flavor.host_ids(*ids)
+        self.engine.journal.test(self.key, self.paths.art, self.paths.work)
         self.paths.prepare(self.owner)
         self.driver.prepare_dir(self.paths.images)
         for name in self.desc.ext_mounts:
@@ -141,6 +143,12 @@ class TestRun:
         self.hooks.call(stage, test_pid=self.test_ns_pid or self.pid, log=self.paths.log("hook.log"),
                         timeout=timeout or self.settings.criu_timeout, images=images)
 
+    def add_roots(self, *pids: int) -> None:
+        """Trees of this test (killed and reaped at its end, whatever happens;
+        journaled, so that a run killed outright still gets them cleaned)."""
+        self.roots += pids
+        self.engine.journal.tasks(self.key, pids)
+
     def record_criu(self, run: CriuRun, key: str) -> None:
         self.result.criu_commands.append(run.command_line())
         self.result.add_time(key, run.duration)
@@ -153,6 +161,8 @@ class TestRun:
             r.criu_error_lines = f.criu.error_lines()
             # The whole log (pytest's --show-capture=no hides sections).
             r.sections.append((f"criu {f.criu.action} log {f.criu.log}", f.criu.log_text()))
+            if f.criu.hang:
+                r.sections.append((f"criu {f.criu.action}'s tree when it timed out", f.criu.hang))
         if f.details:
             r.sections.append(("details", f.details))
 
@@ -180,6 +190,8 @@ class TestRun:
             r.finished = time.time()
         for f in self._locks:
             f.close()
+        if r.started:
+            self.engine.journal.done(self.key)
 
     def _hook_clean(self) -> list:
         # upstream's hook cleans what the test made outside its tasks

@@ -18,6 +18,8 @@ from .config import Settings
 from .criu import CriuDriver, make_driver
 from .procs import Reaper, become_subreaper
 from .provision import ProvisionError, find_criu
+from .journal import NullJournal, live_runs, open_journal, reap_dead_runs
+from .safeio import check_trusted_dir
 from .suite import Suite
 
 
@@ -42,11 +44,18 @@ class Engine:
         self.criu_bin: Optional[str] = None
         self.criu_error: Optional[str] = None
         self._session_started = False
+        self.journal = NullJournal()
 
     # ---- machine ---------------------------------------------------------
     def resolve_criu(self) -> Optional[str]:
         if self.criu_bin or self.criu_error:
             return self.criu_bin
+        try:
+            # root runs the provisioned criu from the cache dir
+            check_trusted_dir(self.settings.cache_dir, "the cache dir")
+        except PermissionError as e:
+            self.criu_error = str(e)
+            return None
         try:
             self.criu_bin = str(find_criu(self.settings.criu_bin, self.settings.cache_dir,
                                           install=self.settings.install_criu, log=self.log))
@@ -85,8 +94,15 @@ class Engine:
         if self._session_started:
             return
         become_subreaper()
+        # root runs what is built there: nobody else may have made or own it
+        check_trusted_dir(self.settings.state_dir, "the state dir")
         self.settings.make_dir(self.settings.state_dir)
+        self.journal = open_journal(self.settings.state_dir, self.run_dir)
         self._session_started = True
+
+    def end_session(self) -> None:
+        """This process ran its last test: its journal has nothing to undo."""
+        self.journal.close()
 
     def new_run_dir(self) -> Path:
         runs = self.settings.make_dir(self.settings.state_dir / "runs")
@@ -117,14 +133,28 @@ class Engine:
         return self.settings.run_dir
 
     def clean(self, everything: bool = False) -> list:
-        removed = []
-        targets = [self.settings.state_dir / d for d in ("runs", "w", "build")]
-        if everything:
-            targets.append(self.settings.cache_dir)
+        """Undo what killed runs left (any state dir), then remove this state
+        dir's runs, work dirs and builds; what a live run uses stays."""
+        removed = reap_dead_runs()
+        state = self.settings.state_dir
+        live = [r for r in live_runs() if Path(r["state_dir"]) == state]
+        keep = {Path(r["run_dir"]).name for r in live}
+        targets = [d for sub in ("runs", "w") if (state / sub).is_dir()
+                   for d in (state / sub).iterdir() if d.name not in keep and d.name != "latest"]
+        if not live:
+            targets.append(state / "build")
+            targets += list(state.glob("check-*.json"))
+            if everything:
+                targets.append(self.settings.cache_dir)
+        elif everything:
+            removed.append(f"kept {self.settings.cache_dir} and {state / 'build'}: "
+                           f"{len(live)} live run(s) use them")
         for t in targets:
-            if t.exists():
+            if t.is_dir() and not t.is_symlink():
                 shutil.rmtree(t)
-                removed.append(t)
-        for f in self.settings.state_dir.glob("check-*.json"):
-            f.unlink()
+            elif t.exists() or t.is_symlink():
+                t.unlink()
+            else:
+                continue
+            removed.append(f"removed {t}")
         return removed

@@ -5,7 +5,11 @@ desc/suite.yaml; `pytest tests/static/pipe00.c` collects one workload.
 """
 from __future__ import annotations
 
+import os
 import re
+import signal
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +20,10 @@ from .desc import FLAVORS, KNOWN_FLAGS
 from .engine import Engine
 from .kinds import KINDS
 from .modes import MODES, active_modes, variant_name
+from .procs import children
 from .options import OptionError, add_pytest_options, settings_from
+from .journal import reap_dead_runs
+from .safeio import check_trusted_dir
 from .suite import SuiteError, Workload
 
 ENGINE = pytest.StashKey[Engine]()
@@ -43,6 +50,40 @@ def _register_markers(config) -> None:
     config.addinivalue_line("markers", "zdtm: every zdtm checkpoint/restore test")
 
 
+class _Interrupt:
+    """SIGINT, SIGTERM and SIGHUP all stop the run the way Ctrl-C does
+    (KeyboardInterrupt: every running test cleans up, pytest exits 2),
+    whatever disposition was inherited (a shell starting us in the background
+    leaves SIGINT ignored). The first signal interrupts; later ones are
+    noted and ignored, so they cannot cut a clean-up short. The xdist
+    controller passes the signal on to its workers, which run the tests."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, config):
+        self.config = config
+        self.received = None
+        self.forward = not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+    def install(self) -> None:
+        for sig in self.SIGNALS:
+            signal.signal(sig, self.handle)
+
+    def handle(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.forward:
+            for pid in children(os.getpid()):      # the xdist workers
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+        if self.received is not None:
+            sys.stderr.write(f"zdtm: {name} received while stopping after {self.received}; still cleaning up\n")
+            return
+        self.received = name
+        raise KeyboardInterrupt(name)
+
+
 def pytest_configure(config):
     _register_markers(config)
     try:
@@ -54,6 +95,8 @@ def pytest_configure(config):
     if workerinput and workerinput.get("zdtm_run_dir"):
         settings.run_dir = Path(workerinput["zdtm_run_dir"])
     config.stash[ENGINE] = engine
+    if _wants_suite(config) and threading.current_thread() is threading.main_thread():
+        _Interrupt(config).install()
     config.pluginmanager.register(_NoPythonModulesForWorkloads(), "zdtm-no-py-modules")
     config.pluginmanager.register(_JunitNames(config), "zdtm-junit-names")
     if config.pluginmanager.hasplugin("xdist"):
@@ -95,9 +138,23 @@ def pytest_sessionstart(session):
     config = session.config
     if hasattr(config, "workerinput") or not _wants_suite(config):
         return
-    fatal = config.stash[ENGINE].facts.fatal
+    engine = config.stash[ENGINE]
+    try:
+        check_trusted_dir(engine.settings.state_dir, "the state dir")
+    except PermissionError as e:
+        raise pytest.UsageError(f"zdtm: {e}") from None
+    fatal = engine.facts.fatal
     if fatal:
         raise pytest.UsageError(f"zdtm: no checkpoint/restore can run here: {fatal} (see `zdtm check`)")
+    # What runs killed outright left behind (their tasks, mounts, rules).
+    for line in reap_dead_runs():
+        print(f"zdtm: {line}", flush=True)
+
+
+def pytest_sessionfinish(session):
+    engine = session.config.stash.get(ENGINE, None)
+    if engine is not None:
+        engine.end_session()
 
 
 def pytest_collect_directory(path, parent):

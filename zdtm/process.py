@@ -9,8 +9,10 @@ import subprocess
 import time
 
 from .config import DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, workload_env
+from .diagnose import tree_report
 from .outcome import PhaseFailure, Skip
-from .procs import kill_trees, pidfd, proc_state, reap, wait_gone, wait_pidfds
+from .procs import is_descendant, kill_trees, pidfd, proc_state, reap, wait_gone, wait_pidfds
+from .safeio import read_text
 
 
 
@@ -35,6 +37,12 @@ def output_lines(run) -> list:
     return lines
 
 
+def _hang_details(run, where: str) -> str:
+    said = output_lines(run)[-10:]
+    return ("the tree when the time ran out (state, wchan, kernel stack, signals):\n" + where
+            + "\n\nthe workload's last lines:\n" + ("\n".join(said) if said else "(nothing)"))
+
+
 def _argv(run, exe) -> list:
     argv = list(exe.argv) + [f"--pidfile={run.paths.pidfile}", f"--outfile={run.paths.outfile}"]
     argv += [run.paths.workload_arg(a) for a in run.desc.args]
@@ -53,7 +61,7 @@ def _launch(run, exe, argv: list) -> subprocess.Popen:
     env.update(dict(exe.env))
     # The workload's library opens <outfile>.inprogress itself (upstream's
     # with O_EXCL); stdout/stderr before that go to a file of their own.
-    fd = run.paths.open_stdio(run.owner)
+    fd = run.paths.open_stdio()
     run.paths.write("workload-command.txt", " ".join(argv) + "\n")
     try:
         return run.flavor.launch(argv, env, run.paths.work, fd, run.paths.art, run.drop_ids,
@@ -71,7 +79,7 @@ def start(run, exe) -> None:
     timeout = run.settings.start_timeout or run.desc.timeout or DEFAULT_START_TIMEOUT
     t = time.monotonic()
     launcher = _launch(run, exe, _argv(run, exe))
-    run.roots.append(launcher.pid)
+    run.add_roots(launcher.pid)
     run.engine.reaper.owned.add(launcher.pid)
     try:
         # As upstream's zdtm.py: right after the launch, while the test
@@ -79,11 +87,13 @@ def start(run, exe) -> None:
         run.call_hook("post-start", timeout=timeout)
         rc = launcher.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        where = tree_report([launcher.pid])
         kill_trees([launcher.pid])
         launcher.wait()
         output_lines(run)
         raise PhaseFailure("start", f"workload did not become ready within {timeout:g}s "
-                                    f"(its launcher, pid {launcher.pid}, never exited)") from None
+                                    f"(its launcher, pid {launcher.pid}, never exited)",
+                           details=_hang_details(run, where)) from None
     finally:
         if launcher.returncode is None:     # interrupted (Ctrl-C): don't leave it to Popen
             kill_trees([launcher.pid])
@@ -99,14 +109,20 @@ def start(run, exe) -> None:
 
 def _locate(run) -> None:
     try:
-        run.test_ns_pid = int(run.paths.pidfile.read_text().strip())
-        run.root_pid, run.pid = run.flavor.locate(run.test_ns_pid)
+        run.test_ns_pid = int(read_text(run.paths.pidfile, 64).strip())
+        root_pid, pid = run.flavor.locate(run.test_ns_pid)
     except (OSError, ValueError) as e:
         raise PhaseFailure("start", f"workload reported ready but its pidfile {run.paths.pidfile} "
                                     f"is unusable: {e}") from None
-    run.roots += [run.root_pid, run.pid]
-    if run.pid is None or proc_state(run.pid) is None:
+    if pid is None or proc_state(pid) is None:
         raise PhaseFailure("start", f"workload pid {run.test_ns_pid} from the pidfile does not exist")
+    for p in (root_pid, pid):
+        # The pidfile is the workload's: never dump or kill outside our tree.
+        if not is_descendant(p):
+            raise PhaseFailure("start", f"pid {p} from the pidfile {run.paths.pidfile} is not a task the "
+                                        f"harness started")
+    run.root_pid, run.pid = root_pid, pid
+    run.add_roots(root_pid, pid)
 
 
 def stop(run) -> None:
@@ -120,7 +136,8 @@ def stop(run) -> None:
     try:
         os.kill(run.pid, signal.SIGTERM)
         if fd is not None and not wait_pidfds([fd], timeout):
-            raise PhaseFailure("stop", f"workload did not exit within {timeout:g}s of SIGTERM")
+            raise PhaseFailure("stop", f"workload did not exit within {timeout:g}s of SIGTERM",
+                               details=_hang_details(run, tree_report([run.root_pid])))
     finally:
         if fd is not None:
             os.close(fd)
@@ -128,7 +145,8 @@ def stop(run) -> None:
     if run.root_pid != run.pid:
         # The flavor's init exits once the test process is gone.
         if wait_gone([run.root_pid], timeout, run.engine.reaper):
-            raise PhaseFailure("stop", f"the tree's root (pid {run.root_pid}) did not exit after the test")
+            raise PhaseFailure("stop", f"the tree's root (pid {run.root_pid}) did not exit after the test",
+                               details=_hang_details(run, tree_report([run.root_pid])))
     run.result.timings["stop"] = round(time.monotonic() - t, 4)
 
 

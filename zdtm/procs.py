@@ -73,6 +73,19 @@ def proc_ppid(pid: int) -> Optional[int]:
     return int(data[data.rindex(")") + 2:].split()[1])
 
 
+def is_descendant(pid: int, ancestor: Optional[int] = None) -> bool:
+    """Is pid a descendant of ancestor (default: this process)? A pid read
+    from a file the workload could write is dumped or killed only if so."""
+    ancestor = os.getpid() if ancestor is None else ancestor
+    seen = 0
+    while pid and pid > 1 and seen < 4096:
+        pid = proc_ppid(pid)
+        if pid == ancestor:
+            return True
+        seen += 1
+    return False
+
+
 def pidfd(pid: int) -> Optional[int]:
     try:
         return os.pidfd_open(pid)
@@ -138,10 +151,12 @@ def wait_gone(pids: Iterable[int], timeout: float, reaper: Optional[Reaper] = No
 
 def kill_trees(roots: Iterable[int], sig: int = signal.SIGKILL) -> list:
     """Signal every live task under roots (children first found through
-    /proc). Stopped tasks are signalled too. Returns the pids signalled."""
+    /proc). Stopped tasks are signalled too. Only our own descendants are
+    ever signalled (the harness is a subreaper: whatever it started stays
+    below it). Returns the pids signalled."""
     victims = []
     for root in roots:
-        if root and proc_state(root) is not None:
+        if root and proc_state(root) is not None and is_descendant(root):
             victims.extend(p for p in descendants(root) if p not in victims)
     for pid in victims:
         try:

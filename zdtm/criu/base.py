@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..procs import Reaper
+from ..diagnose import tree_report
+from ..procs import Reaper, kill_trees
 
 
 @dataclass
@@ -28,6 +29,7 @@ class CriuRun:
     output: str = ""
     spawn_error: Optional[str] = None
     exec_cmd_process: Optional[object] = None   # Popen of criu turned --exec-cmd
+    hang: str = ""          # where criu's tree was when it timed out (zdtm.diagnose)
 
     @property
     def ok(self) -> bool:
@@ -105,8 +107,14 @@ class CriuDriver(ABC):
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun: ...
 
     @abstractmethod
-    def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
-        """last: no dump of the restored tree follows (drivers may care)."""
+    def restore(self, call: CriuCall, last: bool = True) -> CriuRun:
+        """last: no dump of the restored tree follows (drivers may care).
+        criu writes the restored root's pid to call.pidfile."""
+
+    def untrusted_images(self, last: bool) -> bool:
+        """Were the images written by the workload's owner, and will root
+        restore them? Then the cycle seals and checks them first."""
+        return False
 
     # helpers for subclasses
     def _dump_argv(self, pid: int, call: CriuCall, leave_running: bool) -> list:
@@ -116,12 +124,12 @@ class CriuDriver(ABC):
             argv.append("--leave-running")
         return argv + list(call.opts)
 
-    def _restore_argv(self, call: CriuCall, pidfile: Path) -> list:
+    def _restore_argv(self, call: CriuCall) -> list:
         # --exec-cmd makes criu itself the restored tree's parent, which
         # criu refuses to combine with --restore-detached.
         detach = [] if call.exec_cmd else ["--restore-detached"]
         return [self.criu_bin, "restore", "--images-dir", str(call.images), "--log-file", str(call.log),
-                "-v4", *detach, "--pidfile", str(pidfile)] + list(call.opts)
+                "-v4", *detach, "--pidfile", str(call.pidfile)] + list(call.opts)
 
     def _run(self, action: str, argv: list, call: CriuCall) -> CriuRun:
         for wrap in call.wrappers:
@@ -154,11 +162,10 @@ class CriuDriver(ABC):
                 run.returncode = proc.wait(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             run.timed_out = True
-            proc.kill()
-            proc.wait()
-        except BaseException:       # interrupted: never leave criu running
-            proc.kill()
-            proc.wait()
+            run.hang = tree_report([proc.pid])
+            _kill(proc)
+        except BaseException:       # interrupted: never leave criu (or what it started) running
+            _kill(proc)
             raise
         finally:
             if proc.returncode is not None:
@@ -168,6 +175,11 @@ class CriuDriver(ABC):
         run.duration = time.monotonic() - start
         run.output = out_path.read_text(errors="replace")
         return run
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    kill_trees([proc.pid])
+    proc.wait()
 
 
 def _wait_for_file(proc, path: Optional[Path], timeout: float) -> Optional[int]:

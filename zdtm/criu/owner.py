@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from ..config import WORKLOAD_GID, WORKLOAD_GROUPS, WORKLOAD_UID
+from ..safeio import create_exclusive
 from .base import CriuCall, CriuDriver, CriuRun
 
 DUMP_CAPS = "+checkpoint_restore,+sys_ptrace"
@@ -33,19 +34,36 @@ class OwnerDumpDriver(CriuDriver):
         os.chown(path, WORKLOAD_UID, WORKLOAD_GID)
 
     @staticmethod
+    def _owner_files(call: CriuCall, restore: bool = False) -> None:
+        """criu run as the owner writes its log into root's artifacts dir: the
+        file is made for it there (the dir stays root's, so the name cannot be
+        replaced). Its restore pidfile (created O_EXCL) goes into the owner's
+        images dir instead."""
+        fd = create_exclusive(call.log)
+        os.fchown(fd, WORKLOAD_UID, WORKLOAD_GID)
+        os.close(fd)
+        if restore:
+            call.pidfile = call.images / "restore.pid"
+
+    def untrusted_images(self, last: bool) -> bool:
+        return last         # the last restore is root's
+
+    @staticmethod
     def _as_owner(caps: str) -> list:
         return ["setpriv", f"--reuid={WORKLOAD_UID}", f"--regid={WORKLOAD_GID}",
                 "--groups=" + ",".join(map(str, WORKLOAD_GROUPS)),
                 f"--inh-caps={caps}", f"--ambient-caps={caps}"]
 
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
+        self._owner_files(call)
         argv = self._as_owner(DUMP_CAPS) + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
         return self._run("dump", argv, call)
 
-    def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
-        argv = self._restore_argv(call, pidfile)
-        if not last:
-            argv = self._as_owner(RESTORE_CAPS) + argv + ["--unprivileged"]
+    def restore(self, call: CriuCall, last: bool = True) -> CriuRun:
+        if last:
+            return self._run("restore", self._restore_argv(call), call)
+        self._owner_files(call, restore=True)
+        argv = self._as_owner(RESTORE_CAPS) + self._restore_argv(call) + ["--unprivileged"]
         return self._run("restore", argv, call)
 
 
@@ -63,8 +81,12 @@ class OwnerNamespacesDriver(OwnerDumpDriver):
     CAPS = "+all,-sys_resource"
 
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
+        self._owner_files(call)
         argv = self._as_owner(self.CAPS) + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
         return self._run("dump", argv, call)
 
-    def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
-        return self._run("restore", self._restore_argv(call, pidfile), call)
+    def restore(self, call: CriuCall, last: bool = True) -> CriuRun:
+        return self._run("restore", self._restore_argv(call), call)
+
+    def untrusted_images(self, last: bool) -> bool:
+        return True         # every restore is root's

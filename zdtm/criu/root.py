@@ -2,8 +2,6 @@
 machine with CAP_SYS_RESOURCE (or a workload that is root anyway) allows."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from .base import CriuCall, CriuDriver, CriuRun
 
 
@@ -14,5 +12,5 @@ class RootDriver(CriuDriver):
     def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
         return self._run("dump", self._dump_argv(pid, call, leave_running), call)
 
-    def restore(self, call: CriuCall, pidfile: Path, last: bool = True) -> CriuRun:
-        return self._run("restore", self._restore_argv(call, pidfile), call)
+    def restore(self, call: CriuCall, last: bool = True) -> CriuRun:
+        return self._run("restore", self._restore_argv(call), call)

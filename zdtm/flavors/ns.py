@@ -21,6 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
+from ..config import under_tmp
 from ..procs import descendants
 from .base import Flavor
 
@@ -74,6 +75,9 @@ class NamespaceFlavor(Flavor):
 
     # ---- preparation -------------------------------------------------------
     def unavailable(self, facts) -> Optional[str]:
+        if under_tmp(self.state):
+            return (f"the state dir {self.state} is under /tmp, where the init mounts a tmpfs of the "
+                    f"test's own: choose another (ZDTM_DIR / --zdtm-dir)")
         if self.userns and not facts.userns:
             return f"user namespaces are not available ({facts.userns_detail})"
         return None
@@ -89,8 +93,10 @@ class NamespaceFlavor(Flavor):
         # their own paths; not the whole state dir: criu mounts its cgroup
         # yard in the images dir under runs/ (--manage-cgroups), and a bind
         # source holding a mount cannot be bound in a user namespace.
-        for d in ("build", "w"):
-            binds.append((str(self.state / d), str(self.state / d), False))
+        # The build dir read-only: a suid test is root inside, and root
+        # outside runs what is built there.
+        binds.append((str(self.state / "build"), str(self.state / "build"), True))
+        binds.append((str(self.state / "w"), str(self.state / "w"), False))
         binds += [(str(src), f"/mnt/{name}", False) for name, src in self.ext_mounts]
         return binds
 

@@ -53,6 +53,7 @@ class IptablesGuard(Guard):
         self.lock = open(run.settings.state_dir / "host-tcp.lock", "a")
         fcntl.flock(self.lock, fcntl.LOCK_EX)
         self.rules_before = host_filter_rules()
+        run.engine.journal.rules(run.key, self.rules_before)
         self.left: set = set()
 
     def leftovers(self, run) -> list:

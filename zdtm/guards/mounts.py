@@ -14,7 +14,7 @@ def mountpoints() -> list:
         return [line.split()[4] for line in f]
 
 
-def _umount(path: str) -> None:
+def unmount(path: str) -> None:
     ctypes.CDLL(None, use_errno=True).umount2(path.encode(), MNT_DETACH)
 
 
@@ -31,6 +31,6 @@ class MountsGuard(Guard):
 
     def remove(self, run) -> list:
         for m in reversed(self._under_test(run)):
-            _umount(m)
+            unmount(m)
         left = self._under_test(run)
         return [f"could not unmount: {' '.join(left)}"] if left else []

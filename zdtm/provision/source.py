@@ -78,7 +78,7 @@ def provision_criu_source(cache_dir: Path | None = None, log: Log = print) -> Pa
             _download(url, tarball, algo.lower(), digest)
             tarballs = [tarball]
             (work / "src").mkdir()
-            _run(["tar", "-xf", tarballs[0], "-C", work / "src"], f"extract {tarballs[0].name}", T_DPKG)
+            _run(["tar", "--no-same-owner", "-xf", tarballs[0], "-C", work / "src"], f"extract {tarballs[0].name}", T_DPKG)
             tops = [d for d in (work / "src").iterdir() if (d / "test" / "zdtm").is_dir()]
             if len(tops) != 1:
                 raise ProvisionError(f"criu source {version}: no test/zdtm in {tarballs[0].name}")
