@@ -1,6 +1,5 @@
 """criu-ns: pid mismatch, drop-in use by hand, and the --criu-ns mode."""
 import json
-import os
 import subprocess
 import sys
 

@@ -54,7 +54,7 @@ def test_errors_name_file_line_problem(text, message):
 def test_syntax_error_has_line():
     with pytest.raises(DescError) as e:
         parse_desc(P, "{'flavor': 'h',\n 'flags': 'suid'\n 'opts': '--x'}")
-    assert str(e.value).startswith("t.desc:") and "syntax error" in str(e.value)
+    assert str(e.value).startswith("t.desc:3: ") and "syntax error" in str(e.value), str(e.value)
 
 
 def test_args_and_arch():

@@ -9,7 +9,6 @@ import os
 import pkgutil
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -241,9 +240,7 @@ def no_commands(monkeypatch):
 def test_stamp_makes_second_call_quick(tmp_path, no_commands):
     cache = tmp_path / "cache"
     criu = _fake_provisioned(cache)
-    t = time.monotonic()
-    assert prov.provision_criu(cache, log=Logs()) == criu
-    assert time.monotonic() - t < 0.5
+    assert prov.provision_criu(cache, log=Logs()) == criu     # no command ran (no_commands)
     assert json.loads((cache / prov_stamp.STAMP_NAME).read_text())["criu"] == str(criu)
 
 
@@ -370,9 +367,7 @@ def test_real_provision(tmp_path):
         pytest.skip("needs apt-get and dpkg-deb")
     cache = tmp_path / "cache"
     logs = Logs()
-    t = time.monotonic()
     criu = prov.provision_criu(cache, log=logs)
-    fresh = time.monotonic() - t
     version = json.loads((cache / prov_stamp.STAMP_NAME).read_text())["version"]
     assert criu == cache / f"criu-{version}" / "bin/criu"
     out = subprocess.run([criu, "--version"], capture_output=True, text=True, timeout=30)
@@ -385,6 +380,7 @@ def test_real_provision(tmp_path):
     if os.geteuid() == 0:
         chk = subprocess.run([criu, "check"], capture_output=True, text=True, timeout=60)
         assert "Looks good." in chk.stdout + chk.stderr, chk
-    t = time.monotonic()
+    before = len(logs)
     assert prov.provision_criu(cache, log=logs) == criu
-    assert time.monotonic() - t < 0.5, f"repeated call too slow (fresh took {fresh:.1f} s)"
+    # the stamp answers: nothing downloaded, nothing provisioned again
+    assert not any("download" in line or "provision" in line for line in logs[before:]), logs[before:]

@@ -102,7 +102,7 @@ def test_checkskip_hooks_and_exclusions(upstream, reachable_dir):
     assert re.search(r"SKIPPED .*fifo-rowo-pair.hook needs the Python module 'zdtm_no_such_module'", out), out
     assert "FAILED upstream/static/pipe00[h]" in out, out
     assert "phase 'hook': pipe00.hook --pre-restore exited with 3: broken" in out, out
-    assert "upstream/static/env00[h] PASSED" in out or "1 passed" in out, out
+    assert re.search(r"^=+ 1 failed, 1 passed, 3 skipped in ", out, re.M), out
     run_dir = (state / "runs" / "latest").resolve()
     # Hooks run from the tree's test/ directory, as upstream's zdtm.py runs them.
     calls = (upstream / "test" / "hook-calls").read_text().split("\n")

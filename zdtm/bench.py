@@ -19,6 +19,7 @@ from pathlib import Path
 from .config import PROJECT_DIR, Settings
 from .cycle import TestRun
 from .engine import Engine
+from .snapshot import snapshot_tree
 from .suite import Suite
 
 TRIVIAL = PROJECT_DIR / "selftests" / "workloads" / "trivial.c"
@@ -61,6 +62,18 @@ def bench_cycle(runs: int, criu_bin=None) -> dict:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def bench_snapshot(runs: int = 20) -> float:
+    """Median time of the outside check's look at a small tree (this process
+    and a child), the cost it adds twice per C/R cycle."""
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        snapshot_tree(os.getpid())
+        return statistics.median(snapshot_tree(os.getpid()).duration for _ in range(runs))
+    finally:
+        child.kill()
+        child.wait()
+
+
 def bench_suite(workers: int) -> tuple:
     """Wall time and test count of `pytest -n N zdtm` over the real suite."""
     t = time.monotonic()
@@ -80,6 +93,7 @@ def main(args) -> int:
           f"   (target <= 150 ms; CRIU's zdtm.py ~{UPSTREAM_OVERHEAD*1000:.0f} ms: "
           f"{UPSTREAM_OVERHEAD / max(c['overhead'], 1e-6):.1f}x less)")
     print(f"  overhead / criu time        {c['overhead'] / max(c['criu'], 1e-6):8.2f}")
+    print(f"  outside check, one look     {bench_snapshot() * 1000:8.2f} ms   (a process with a child and threads)")
     if not args.no_suite:
         w1, s1 = bench_suite(1)
         w2, s2 = bench_suite(2)

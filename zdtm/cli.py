@@ -14,6 +14,7 @@ from .config import PROJECT_DIR
 from .desc import DescError
 from .engine import Engine
 from .options import OptionError, add_cli_arguments, pytest_args, settings_from
+from .soak import soak
 from .suite import SuiteError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -25,6 +26,8 @@ def _engine(args) -> Engine:
 
 
 def cmd_run(args) -> int:
+    if args.repeat > 1:
+        return soak(_without_repeat(args.argv), args.repeat, args.alternate)
     import pytest
     suite = _engine(args).suite
     argv = []
@@ -47,6 +50,19 @@ def cmd_run(args) -> int:
     # The plugin's package is already imported (we are it): nothing to rewrite.
     quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
     return int(pytest.main(["--rootdir", str(PROJECT_DIR), *quiet, *argv]))
+
+
+def _without_repeat(argv: list) -> list:
+    """This command's arguments, less the soak's own."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--repeat", "--alternate"):
+            skip = True
+        elif not a.startswith(("--repeat=", "--alternate=")):
+            out.append(a)
+    return out
 
 
 def cmd_list(args) -> int:
@@ -134,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--parallel", default="1", metavar="N", help="parallel workers (N or auto)")
     r.add_argument("--junitxml", metavar="FILE")
     r.add_argument("--exitfirst", action="store_true", help="stop at the first failure")
+    r.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="soak: run the selection N times, each a fresh run, then a table of the tests that "
+                        "did not pass every time (exit 1 if any)")
+    r.add_argument("--alternate", choices=("criu-ns",), default="",
+                   help="with --repeat: every other round in this mode")
     r.add_argument("pytest_args", nargs="*", help="passed to pytest after --")
 
     ls = _command(sub, "list", cmd_list, "list the suite's tests")
@@ -166,6 +187,7 @@ def main(argv=None) -> int:
         from .criu_ns import main as criu_ns_main
         return criu_ns_main(argv[1:])
     args = build_parser().parse_args(argv)
+    args.argv = argv[1:]
     try:
         return args.func(args)
     except OptionError as e:

@@ -12,13 +12,12 @@ result.json).
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from dataclasses import asdict
 from typing import Optional
 
-from . import process
+from . import hostwide, process
 from .artifacts import TestPaths
 from .build import BuildError
 from .checkpoint import CheckpointRestore
@@ -75,7 +74,7 @@ class TestRun:
             self.desc = self._load_desc()
             preflight(self)
             exe = self._build()
-            self._lock("excl.lock", exclusive="excl" in self.desc.flags)
+            self._host_locks()
             self._guards_before()
             r.started = time.time()
             self._prepare()
@@ -111,12 +110,15 @@ class TestRun:
         self.result.timings["build"] = round(time.monotonic() - t, 4)
         return exe
 
-    def _lock(self, name: str, exclusive: bool) -> None:
-        """excl.lock is shared by every test, exclusive for `excl` ones: an
-        excl test never runs beside another one, in this run or a concurrent one."""
-        f = open(self.settings.state_dir / name, "a")
-        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        self._locks.append(f)
+    def _host_locks(self) -> None:
+        """An excl test never runs beside another test, of this run or any
+        other on the host; an h-flavor test never beside itself in another
+        run (zdtm.hostwide)."""
+        t = time.monotonic()
+        if self.flavor_name == "h":
+            self._locks.append(hostwide.lock(f"test-{self.workload.name}"))
+        self._locks.append(hostwide.lock("excl", exclusive="excl" in self.desc.flags))
+        self.result.timings["wait"] = round(time.monotonic() - t, 4)
 
     def _guards_before(self) -> None:
         for guard in guards_for(self):

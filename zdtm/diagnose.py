@@ -71,8 +71,8 @@ def tree_report(roots) -> str:
             seen.add(pid)
             cmd = _read(f"/proc/{pid}/cmdline").replace("\0", " ").strip()
             status = _status(f"/proc/{pid}/status")
-            lines.append(f"pid {pid} (ppid {status.get('PPid', '?')}, uid {status.get('Uid', '?').split()[:1]}): "
-                         f"{cmd[:300]}")
+            uid = (status.get("Uid") or "?").split()[0]
+            lines.append(f"pid {pid} (ppid {status.get('PPid', '?')}, uid {uid}): {cmd[:300]}")
             try:
                 tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
             except OSError:

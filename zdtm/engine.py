@@ -100,6 +100,10 @@ class Engine:
         self.journal = open_journal(self.settings.state_dir, self.run_dir)
         self._session_started = True
 
+    def other_live_runs(self) -> list:
+        """Run dirs of the other zdtm runs active on this host now."""
+        return sorted({r["run_dir"] for r in live_runs()} - {str(self.run_dir)})
+
     def end_session(self) -> None:
         """This process ran its last test: its journal has nothing to undo."""
         self.journal.close()

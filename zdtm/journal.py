@@ -14,16 +14,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import stat
 import time
 from pathlib import Path
 from typing import Optional
 
 from .guards.iptables import delete_rule, host_filter_rules
 from .guards.mounts import mountpoints, unmount
+from .hostwide import host_dir
 from .procs import descendants, proc_state
-
-HOST_DIR = Path(os.environ.get("ZDTM_HOST_DIR", "/run/zdtm"))
 
 
 def start_time(pid: int) -> Optional[int]:
@@ -34,18 +32,6 @@ def start_time(pid: int) -> Optional[int]:
     except OSError:
         return None
     return int(data[data.rindex(")") + 2:].split()[19])
-
-
-def host_dir(sub: str = "") -> Path:
-    """/run/zdtm[/sub], root's alone (refused if someone else made it)."""
-    d = HOST_DIR / sub if sub else HOST_DIR
-    for p in (HOST_DIR, d):
-        p.mkdir(mode=0o700, exist_ok=True)
-        st = os.lstat(p)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            raise PermissionError(f"{p} must be a directory only root can use (uid {st.st_uid}, "
-                                  f"mode {stat.S_IMODE(st.st_mode):o})")
-    return d
 
 
 class NullJournal:

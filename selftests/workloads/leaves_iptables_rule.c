@@ -6,7 +6,7 @@
 int main(int argc, char **argv)
 {
 	test_init(argc, argv);
-	if (system("iptables -w -A INPUT -p tcp --dport 9 -m comment --comment zdtm-selftest-leak -j DROP")) {
+	if (system("iptables -w -A INPUT -p tcp --dport 9 -m comment --comment \"zdtm selftest leak\" -j DROP")) {
 		pr_err("iptables -A failed");
 		return 1;
 	}

@@ -8,10 +8,10 @@ they leave are reported and removed.
 """
 from __future__ import annotations
 
-import fcntl
 import shlex
 import subprocess
 
+from .. import hostwide
 from .base import Guard
 
 TOOLS = ("iptables", "ip6tables")
@@ -50,8 +50,7 @@ class IptablesGuard(Guard):
         return run.flavor_name == "h" and run.desc.criu_repairs_tcp
 
     def before(self, run) -> None:
-        self.lock = open(run.settings.state_dir / "host-tcp.lock", "a")
-        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        self.lock = hostwide.lock("host-tcp")
         self.rules_before = host_filter_rules()
         run.engine.journal.rules(run.key, self.rules_before)
         self.left: set = set()

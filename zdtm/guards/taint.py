@@ -16,4 +16,7 @@ class TaintGuard(Guard):
         taint = kernel_taint()
         if taint == self.taint_before:
             return []
-        return [f"kernel taint changed from {self.taint_before} to {taint} during the test (see dmesg)"]
+        # The flags are the kernel's: name the other runs that could have done it.
+        others = run.engine.other_live_runs()
+        also = f"; other zdtm runs were active on this host: {', '.join(others)}" if others else ""
+        return [f"kernel taint changed from {self.taint_before} to {taint} during the test (see dmesg){also}"]
