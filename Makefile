@@ -14,7 +14,7 @@ all: zdtm
 $(BIN)/.installed: pyproject.toml scripts/install-system-deps
 	./scripts/install-system-deps
 	test -x $(BIN)/python || $(SYSPYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e .
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[test]"
 	touch $@
 
 setup: $(BIN)/.installed
@@ -31,6 +31,7 @@ zdtm: check
 
 # The harness's own tests.
 test: criu
+	./scripts/install-system-deps --test
 	$(BIN)/pytest -n 2 -rfEs selftests
 
 # Upstream's own ZDTM tests (test/zdtm of the provisioned criu's source, or

@@ -6,6 +6,7 @@ same engine and get pytest's exit codes.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -116,6 +117,26 @@ def cmd_bench(args) -> int:
     return bench_main(args)
 
 
+def cmd_report(args) -> int:
+    from .reports import merge as m
+    try:
+        doc = m.merge([m.load(src) for src in args.sources])
+    except m.ReportError as e:
+        print(f"zdtm report: {e}", file=sys.stderr)
+        return 4
+    outputs = {"markdown": m.markdown, "html": m.html, "json": lambda d: json.dumps(d, indent=1) + "\n"}
+    wrote = False
+    for fmt, render in outputs.items():
+        target = getattr(args, fmt)
+        if target:
+            text = render(doc)
+            sys.stdout.write(text) if target == "-" else Path(target).write_text(text)
+            wrote = wrote or target == "-"
+    if not wrote:
+        sys.stdout.write(m.terminal(doc))
+    return 1 if m.counts(doc)["failed"] else 0
+
+
 def cmd_provision(args) -> int:
     if args.source:
         from .provision import ProvisionError, provision_criu_source
@@ -169,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = _command(sub, "bench", cmd_bench, "measure the harness's overhead per test")
     b.add_argument("--runs", type=int, default=15, help="runs of the trivial workload")
     b.add_argument("--no-suite", action="store_true", help="skip the -n 1 vs -n 2 suite timing")
+
+    rp = sub.add_parser("report", help="render a past run, or merge several (shards, machines, kernels)")
+    rp.add_argument("sources", nargs="+", metavar="RUN-DIR|FILE",
+                    help="a run dir (its report.json), a report.json, or a JUnit XML file")
+    rp.add_argument("--markdown", metavar="FILE", help="the table as Markdown (- for stdout)")
+    rp.add_argument("--html", metavar="FILE", help="the table as a self-contained HTML page (- for stdout)")
+    rp.add_argument("--json", metavar="FILE", help="the merged JSON document (- for stdout)")
+    rp.set_defaults(func=cmd_report)
 
     # Listed for --help; main() hands its arguments to zdtm.criu_ns untouched.
     sub.add_parser("criu-ns", help="criu drop-in: restore into a fresh pid+mount namespace "

@@ -104,6 +104,7 @@ class Option:
     metavar: Optional[str] = None
     env: Optional[str] = None       # environment variable giving the default
     mode: bool = False              # declared by a C/R mode: Settings.mode_options[dest]
+    foreign: bool = False           # the pytest option belongs to another plugin (pytest-html's --html)
     convert: Optional[Callable] = None   # raw value -> settings value (may raise ValueError)
 
     def default_value(self):
@@ -133,6 +134,11 @@ class Settings:
     filters: list = field(default_factory=list)     # name regexes to keep
     excludes: list = field(default_factory=list)    # name regexes to drop
     mode_options: dict = field(default_factory=dict)   # the C/R modes' own options
+    report_json: Optional[str] = None   # extra paths for the run's reports (the run dir has them anyway)
+    report_tap: Optional[str] = None
+    htmlpath: Optional[str] = None
+    shard: Optional[tuple] = None       # (index, count), 1-based
+    durations_file: Optional[str] = None
     run_dir: Optional[Path] = None  # set by the controller, shared by workers
 
     @classmethod

@@ -34,6 +34,16 @@ def parse_flavors(value: str) -> tuple:
     return chosen
 
 
+def parse_shard(value: str) -> tuple:
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise ValueError(f"expected I/N (e.g. 2/4), got {value!r}") from None
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index} of {count} does not exist (I/N with 1 <= I <= N)")
+    return index, count
+
+
 CORE_OPTIONS = (
     Option("criu_bin", "criu binary to test (default: $ZDTM_CRIU_BIN, a provisioned one in the cache, "
            "criu on PATH if `criu check` passes, else provision one)",
@@ -64,6 +74,17 @@ CORE_OPTIONS = (
            metavar="SECONDS"),
     Option("install_criu", "never provision criu", cli=("--no-install",), pytest="--zdtm-no-install",
            action="store_true", convert=lambda v: not v),
+    Option("report_json", "also write the run's JSON report here (the run dir has report.json anyway)",
+           cli=("--json-report",), pytest="--zdtm-json", metavar="FILE"),
+    Option("report_tap", "also write the run's TAP 13 report here (the run dir has criu-testreport.tap anyway)",
+           cli=("--tap",), pytest="--zdtm-tap", metavar="FILE"),
+    Option("htmlpath", "write the HTML report here (default: report.html in the run dir)", cli=("--html",),
+           pytest="--html", metavar="FILE", foreign=True),
+    Option("shard", "run shard I of N (e.g. 2/4): a deterministic split of the selection, balanced by the "
+           "durations of earlier runs", cli=("--shard",), pytest="--zdtm-shard", metavar="I/N",
+           convert=parse_shard),
+    Option("durations_file", "test durations to balance shards with (default: the state dir's, from earlier "
+           "runs, else desc/durations.json)", cli=("--durations",), pytest="--zdtm-durations", metavar="FILE"),
 )
 
 
@@ -82,7 +103,7 @@ def _add(add, flags, opt: Option, **extra) -> None:
 
 def add_pytest_options(group) -> None:
     for opt in option_table():
-        if opt.pytest:
+        if opt.pytest and not opt.foreign:
             _add(group.addoption, (opt.pytest,), opt)
 
 

@@ -18,15 +18,23 @@ from _pytest import junitxml  # xml_key: the junit reporter, to name our cases
 from .cycle import TestResult, TestRun
 from .desc import FLAVORS, KNOWN_FLAGS
 from .engine import Engine
+from .journal import reap_dead_runs
 from .kinds import KINDS
 from .modes import MODES, active_modes, variant_name
-from .procs import children
 from .options import OptionError, add_pytest_options, settings_from
-from .journal import reap_dead_runs
+from .procs import children
+from .reports import Reporter
 from .safeio import check_trusted_dir
+from .shard import load_durations, split, store_durations
 from .suite import SuiteError, Workload
 
+try:
+    from pytest_html import extras as _html_extras
+except ImportError:          # pytest-html is optional for the engine
+    _html_extras = None
+
 ENGINE = pytest.StashKey[Engine]()
+REPORTER = pytest.StashKey[Reporter]()
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -84,10 +92,17 @@ class _Interrupt:
         raise KeyboardInterrupt(name)
 
 
+def _only_looking(config) -> bool:
+    """--help, --collect-only: no run, no run dir, no reports."""
+    return bool(config.getoption("help", False) or config.getoption("collectonly", False)
+                or config.getoption("version", False))
+
+
+@pytest.hookimpl(tryfirst=True)          # before pytest-html reads --html
 def pytest_configure(config):
     _register_markers(config)
     try:
-        settings = settings_from(config.getoption)
+        settings = settings_from(lambda dest: config.getoption(dest, None))
         engine = Engine.from_settings(settings, log=lambda m: print(f"zdtm: {m}", flush=True))
     except (OptionError, SuiteError) as e:
         raise pytest.UsageError(str(e)) from None
@@ -97,10 +112,36 @@ def pytest_configure(config):
     config.stash[ENGINE] = engine
     if _wants_suite(config) and threading.current_thread() is threading.main_thread():
         _Interrupt(config).install()
+    if _wants_suite(config) and not hasattr(config, "workerinput") and not _only_looking(config):
+        shard = "/".join(map(str, settings.shard)) if settings.shard else None
+        reporter = Reporter(engine, settings.report_json, settings.report_tap, shard)
+        reporter.use_html(config)
+        config.stash[REPORTER] = reporter
+        config.pluginmanager.register(_ReportHooks(reporter), "zdtm-reports")
     config.pluginmanager.register(_NoPythonModulesForWorkloads(), "zdtm-no-py-modules")
     config.pluginmanager.register(_JunitNames(config), "zdtm-junit-names")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "zdtm-xdist")
+
+
+class _ReportHooks:
+    """The controller sees every test's report (xdist workers send theirs)."""
+
+    def __init__(self, reporter: Reporter):
+        self.reporter = reporter
+
+    def pytest_runtest_logreport(self, report):
+        self.reporter.add(report)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        artifacts = getattr(getattr(item, "result", None), "artifacts", "")
+        if call.when == "call" and artifacts and _html_extras is not None:
+            # pytest-html: a link to the test's artifacts dir
+            report.extras = getattr(report, "extras", []) + [_html_extras.url(f"file://{artifacts}",
+                                                                              name="artifacts")]
+        return report
 
 
 class _XdistHooks:
@@ -146,15 +187,25 @@ def pytest_sessionstart(session):
     fatal = engine.facts.fatal
     if fatal:
         raise pytest.UsageError(f"zdtm: no checkpoint/restore can run here: {fatal} (see `zdtm check`)")
+    xml = config.stash.get(junitxml.xml_key, None)
+    if xml is not None:         # zdtm report reads the kernel of a JUnit file here
+        xml.add_global_property("zdtm_kernel", engine.facts.kernel)
     # What runs killed outright left behind (their tasks, mounts, rules).
     for line in reap_dead_runs():
         print(f"zdtm: {line}", flush=True)
 
 
 def pytest_sessionfinish(session):
-    engine = session.config.stash.get(ENGINE, None)
+    config = session.config
+    engine = config.stash.get(ENGINE, None)
     if engine is not None:
         engine.end_session()
+    reporter = config.stash.get(REPORTER, None)
+    if reporter is not None:
+        reporter.finish()
+        measured = {t.id: t.duration for t in reporter.results.tests if t.outcome != "skipped"}
+        if measured:
+            store_durations(engine.settings.state_dir, measured)
 
 
 def pytest_collect_directory(path, parent):
@@ -257,6 +308,10 @@ class ZdtmItem(pytest.Item):
         engine.start_session()
         result = TestRun(engine, self.workload, self.flavor).run()
         self.result = result
+        modes = [m.id_suffix for m in active_modes(engine.settings) if m.id_suffix]
+        self.user_properties += [("zdtm_test", self.workload.name), ("zdtm_flavor", self.flavor),
+                                 ("zdtm_modes", ",".join(modes)), ("outcome", result.outcome),
+                                 ("phase", result.phase or ""), ("message", result.message)]
         self.user_properties.append(("identity", result.identity))
         self.user_properties.append(("artifacts", result.artifacts))
         for k, v in result.timings.items():
@@ -300,13 +355,35 @@ def pytest_collection_modifyitems(session, config, items):
         if item.get_closest_marker("noauto") and not explicit:
             ok = False
         (keep if ok else drop).append(item)
+    if settings.shard:
+        keep, drop = _shard(config, keep, drop)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _shard(config, keep: list, drop: list) -> tuple:
+    """Only this shard's part of the selection (zdtm.shard)."""
+    settings = config.stash[ENGINE].settings
+    index, count = settings.shard
+    ours = [i for i in keep if isinstance(i, ZdtmItem)]
+    part = set(split([i.nodeid for i in ours], count,
+                     load_durations(settings.state_dir, settings.durations_file))[index - 1])
+    return ([i for i in keep if not isinstance(i, ZdtmItem) or i.nodeid in part],
+            drop + [i for i in ours if i.nodeid not in part])
+
+
+def pytest_unconfigure(config):
+    reporter = config.stash.get(REPORTER, None)
+    if reporter is not None:
+        reporter.copy_html()      # pytest-html wrote it where --html said: the run dir keeps one too
 
 
 def pytest_terminal_summary(terminalreporter, config):
     engine = config.stash.get(ENGINE, None)
     run_dir = engine.settings.run_dir if engine else None
     if run_dir is not None and not hasattr(config, "workerinput"):
+        reporter = config.stash.get(REPORTER, None)
+        for line in reporter.summary_lines() if reporter else []:
+            terminalreporter.write_line(line)
         terminalreporter.write_line(f"zdtm: artifacts of this run: {run_dir}")
