@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -187,6 +188,16 @@ def test_iptables_rule_left_by_a_tcp_test_fails_it_and_is_removed(mini_suite):
     assert "could not remove" not in res.stdout, res.stdout
     rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
     assert "zdtm selftest leak" not in rules
+
+
+def test_cgroup_left_by_a_test_fails_it_and_is_removed(mini_suite):
+    mini_suite.add("leaves", copy_from="leaves_cgroup.c",
+                   desc="{'flavor': 'h', 'flags': 'suid', 'opts': '--manage-cgroups'}")
+    res = mini_suite.run("-t", "static/leaves")
+    assert res.returncode == 1, res.stdout
+    assert re.search(r"phase 'cleanup': left 1 cgroup\(s\) behind: /sys/fs/cgroup/pids/zdtm-leaves-\d+",
+                     res.stdout), res.stdout
+    assert not list(Path("/sys/fs/cgroup/pids").glob("zdtm-leaves-*"))
 
 
 @pytest.mark.parametrize("desc, reason", [

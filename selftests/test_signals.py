@@ -91,14 +91,21 @@ def test_sigkill_of_the_whole_run_then_clean_leaves_nothing(reachable_dir, real_
     run's start."""
     suite = _suite(reachable_dir, "never_ready.c")
     (suite.parent / "static" / "ok.c").write_text((WORKLOADS / "trivial.c").read_text())
+    # and one that makes a host cgroup before it hangs
+    (suite.parent / "static" / "hangs.c").write_text((WORKLOADS / "leaves_cgroup.c").read_text())
+    (suite.parent / "static" / "hangs.desc").write_text(
+        "{'flavor': 'h', 'flags': 'suid', 'opts': '--manage-cgroups', 'args': '--hang', 'timeout': 90}")
     state = reachable_dir / "state"
     proc = subprocess.Popen([sys.executable, "-m", "zdtm", "run", "--suite", str(suite), "--zdtm-dir", str(state),
-                             "-t", "static/t", "-f", "h,ns,uns", "-p", "2"], cwd=PROJECT, start_new_session=True,
+                             "-t", "static/t", "-t", "static/hangs", "-f", "h,ns,uns", "-p", "4"], cwd=PROJECT,
+                            start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _in_phase("start", state, None):
+    cgroups = Path("/sys/fs/cgroup/pids")
+    while time.monotonic() < deadline and not (len([t for t in tasks_mentioning(state) if "/build/t-" in t]) >= 3
+                                               and list(cgroups.glob("zdtm-hangs-*"))):
         time.sleep(0.05)
-    assert _in_phase("start", state, None), "the workloads never started"
+    assert _in_phase("start", state, None) and list(cgroups.glob("zdtm-hangs-*")), "the workloads never started"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(0.2)
@@ -114,3 +121,5 @@ def test_sigkill_of_the_whole_run_then_clean_leaves_nothing(reachable_dir, real_
     assert "killed" in res.stdout and "left running" in res.stdout, res.stdout
     assert not tasks_mentioning(state), res.stdout
     assert str(reachable_dir) not in Path("/proc/self/mountinfo").read_text()
+    assert not list(cgroups.glob("zdtm-hangs-*")), res.stdout
+    assert "removed cgroup /sys/fs/cgroup/pids/zdtm-hangs-" in res.stdout, res.stdout

@@ -37,3 +37,15 @@ def lock(name: str, exclusive: bool = True):
     f = open(host_dir("locks") / f"{safe}.lock", "a")
     fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
     return f
+
+
+def try_lock(name: str):
+    """The lock if it is free now, else None."""
+    safe = name.replace("/", "_")
+    f = open(host_dir("locks") / f"{safe}.lock", "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from .guards.cgroups import cgroup_dirs, remove_cgroups
 from .guards.iptables import delete_rule, host_filter_rules
 from .guards.mounts import mountpoints, unmount
-from .hostwide import host_dir
+from .hostwide import host_dir, try_lock
 from .procs import descendants, proc_state
 
 
@@ -147,6 +148,24 @@ def _kill_left(t: dict, dirs: list) -> list:
     return sorted(killed)
 
 
+def _undo_cgroups(test: str, prefix: str) -> list:
+    """The test's cgroups, unless a live run is running that test now (it
+    holds the test's host-wide lock)."""
+    try:
+        holder = try_lock(f"test-{test.split('[')[0]}")
+    except OSError:
+        return []
+    if holder is None:
+        return [f"{test}: its cgroups are kept: a live run is running this test"]
+    try:
+        paths = cgroup_dirs(prefix)
+        failed = remove_cgroups(paths)
+    finally:
+        holder.close()
+    return [f"{test}: removed cgroup {p}" for p in paths if str(p) not in " ".join(failed)] + \
+        [f"{test}: could NOT remove cgroup {f}" for f in failed]
+
+
 def _undo_test(test: str, t: dict) -> list:
     done = []
     dirs = [d for d in (t.get("art"), t.get("work")) if d]
@@ -156,6 +175,8 @@ def _undo_test(test: str, t: dict) -> list:
     for m in reversed([m for m in mountpoints() if any(m == d or m.startswith(d + "/") for d in dirs)]):
         unmount(m)
         done.append(f"{test}: unmounted {m}")
+    if "cgroup_prefix" in t:
+        done += _undo_cgroups(test, t["cgroup_prefix"])
     if "rules_before" in t:
         before = {tuple(r) for r in t["rules_before"]}
         for tool, rule in sorted(host_filter_rules() - before):

@@ -155,8 +155,10 @@ class CriuDriver(ABC):
         try:
             if call.exec_cmd:
                 # criu becomes the command once the tree is restored: done
-                # when it has written the pidfile (or died).
-                run.returncode = _wait_for_file(proc, call.pidfile, self.timeout)
+                # when it has written the pidfile and exec'd the command
+                # (criu writes the pidfile before its last restore steps:
+                # until the exec, the tree's parent is still criu).
+                run.returncode = _wait_for_exec(proc, call.pidfile, call.exec_cmd[0], self.timeout)
                 run.exec_cmd_process = proc
             else:
                 run.returncode = proc.wait(timeout=self.timeout)
@@ -182,11 +184,18 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _wait_for_file(proc, path: Optional[Path], timeout: float) -> Optional[int]:
+def _execd(pid: int, command: str) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/exe") == os.path.realpath(command)
+    except OSError:
+        return False
+
+
+def _wait_for_exec(proc, path: Optional[Path], command: str, timeout: float) -> Optional[int]:
     deadline = time.monotonic() + timeout
     delay = 0.001
     while True:
-        if path is not None and path.exists() and path.stat().st_size > 0:
+        if path is not None and path.exists() and path.stat().st_size > 0 and _execd(proc.pid, command):
             return 0
         rc = proc.poll()
         if rc is not None:

@@ -4,6 +4,7 @@ one interface (zdtm.guards.base.Guard: before / leftovers / remove).
   tasks.py     every task the test started is killed and reaped
   mounts.py    nothing stays mounted under its dirs
   iptables.py  the host's filter rules (h-flavor TCP tests)
+  cgroups.py   host cgroups made by tests with criu's cgroup options
   taint.py     the kernel's taint flags
 
 The tasks guard runs first: the others (and upstream's --clean hook) look
@@ -12,12 +13,13 @@ once the test's tasks are gone.
 from __future__ import annotations
 
 from .base import Guard
+from .cgroups import CgroupsGuard
 from .iptables import IptablesGuard
 from .mounts import MountsGuard
 from .tasks import TasksGuard
 from .taint import TaintGuard
 
-GUARDS = (TasksGuard, MountsGuard, IptablesGuard, TaintGuard)
+GUARDS = (TasksGuard, MountsGuard, IptablesGuard, CgroupsGuard, TaintGuard)
 
 __all__ = ["GUARDS", "Guard", "guards_for"]
 
