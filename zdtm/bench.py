@@ -85,6 +85,15 @@ def bench_suite(workers: int) -> tuple:
 
 
 def main(args) -> int:
+    if args.against_zdtm_py:
+        from .bench_zdtm_py import main as against
+        from .engine import Engine
+        from .options import settings_from
+        engine = Engine.from_settings(settings_from(lambda dest: getattr(args, dest, None)))
+        criu = engine.resolve_criu()
+        if not criu:
+            raise SystemExit(f"zdtm bench: {engine.criu_error}")
+        return against(args.against_zdtm_py, criu, engine.facts.criu_version or "?", args.flavor, args.jobs)
     c = bench_cycle(args.runs, args.criu_bin)
     print(f"trivial workload, flavor h, {args.runs} runs (median); identity: {c['identity']}")
     print(f"  wall time per test          {c['wall']*1000:8.1f} ms")

@@ -190,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = _command(sub, "bench", cmd_bench, "measure the harness's overhead per test")
     b.add_argument("--runs", type=int, default=15, help="runs of the trivial workload")
     b.add_argument("--no-suite", action="store_true", help="skip the -n 1 vs -n 2 suite timing")
+    b.add_argument("--against-zdtm-py", metavar="TREE",
+                   help="instead: run CRIU's own test/zdtm.py and this harness on one criu source tree (e.g. "
+                        "$(zdtm provision --source)), one criu, one flavor; print both, the differing verdicts "
+                        "and the wall-time ratio")
+    b.add_argument("-f", "--flavor", default="uns", help="with --against-zdtm-py: the flavor (default uns)")
+    b.add_argument("-p", "--jobs", default="2", help="with --against-zdtm-py: parallel jobs (default 2)")
 
     rp = sub.add_parser("report", help="render a past run, or merge several (shards, machines, kernels)")
     rp.add_argument("sources", nargs="+", metavar="RUN-DIR|FILE",
