@@ -35,8 +35,10 @@ test: criu
 	$(BIN)/pytest -n 2 -rfEs selftests
 
 # Upstream's own ZDTM tests (test/zdtm of the provisioned criu's source, or
-# UPSTREAM=~/criu) through this harness, every flavor.
+# UPSTREAM=~/criu) through this harness, every flavor. Their build needs a few
+# -dev packages; `zdtm provision --source` also brings pycriu/crit for their hooks.
 upstream: check
+	./scripts/install-system-deps --upstream
 	$(BIN)/zdtm run -p $(JOBS) -T '^upstream/' --upstream "$${UPSTREAM:-$$($(BIN)/zdtm provision --source)}"
 
 bench: criu

@@ -21,6 +21,7 @@ from zdtm.provision import apt as prov_apt
 from zdtm.provision import common as prov_common
 from zdtm.provision import criu as prov_criu
 from zdtm.provision import prefix as prov_prefix
+from zdtm.provision import pycriu as prov_pycriu
 from zdtm.provision import stamp as prov_stamp
 
 MIRROR = "http://mirror.example/debian"
@@ -357,6 +358,34 @@ def test_run_error_names_step_command_and_stderr(tmp_path):
         prov_common._run([str(tmp_path / "nonexistent-tool")], "missing tool", 5)
 
 
+def _fake_pycriu(cache: Path, version: str = "4.2.1-1") -> Path:
+    prefix = cache / f"pycriu-{version}"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin/crit").write_text("#!/bin/sh\n")
+    (prefix / prov_pycriu.MARKER).write_text(json.dumps({
+        "version": version, "suite": "sid", "python": "/usr/bin/python3", "protobuf": "3.21.12-17"}))
+    return prefix
+
+
+def test_pycriu_found_only_for_the_provisioned_criu(tmp_path, no_commands):
+    cache = tmp_path / "cache"
+    assert prov.find_pycriu(cache) is None                      # no criu provisioned
+    _fake_provisioned(cache)
+    assert prov.find_pycriu(cache) is None                      # criu, no pycriu yet
+    _fake_pycriu(cache, "4.2.0-1")
+    assert prov.find_pycriu(cache) is None                      # another criu version's
+    prefix = _fake_pycriu(cache)
+    found = prov.find_pycriu(cache)
+    assert found.site == prefix / "site" and found.crit == prefix / "bin/crit"
+    assert "4.2.1-1 (sid, python3-protobuf 3.21.12-17" in found.describe()
+    assert prov.provision_pycriu(cache, log=Logs()) == found    # quick: no command ran
+
+
+def test_pycriu_needs_a_provisioned_criu(tmp_path, no_commands):
+    with pytest.raises(ProvisionError, match="no provisioned criu"):
+        prov.provision_pycriu(tmp_path / "cache", log=Logs())
+
+
 # -------------------------------------------------------------------- real thing
 
 
@@ -384,3 +413,26 @@ def test_real_provision(tmp_path):
     assert prov.provision_criu(cache, log=logs) == criu
     # the stamp answers: nothing downloaded, nothing provisioned again
     assert not any("download" in line or "provision" in line for line in logs[before:]), logs[before:]
+
+
+@pytest.mark.slow
+def test_real_pycriu_provision(tmp_path):
+    """Debian's python3-pycriu of the provisioned criu's version, with its
+    suite's python3-protobuf, loads in the system python3; crit runs (network)."""
+    real = prov.read_stamp(prov_criu.default_cache_dir())
+    if not (real and shutil.which("apt-get")):
+        pytest.skip("needs a provisioned criu and apt-get")
+    cache = tmp_path / "cache"
+    fake = _fake_criu(cache / "criu-x" / "bin")
+    prov_stamp._write_stamp(cache, {"format": prov_stamp.STAMP_FORMAT, "criu": str(fake),
+                                    "prefix": str(fake.parent.parent), "version": real["version"],
+                                    "suite": real["suite"]})
+    found = prov.provision_pycriu(cache, log=Logs())
+    assert found.version == real["version"] and found.python == prov_pycriu.system_python()
+    env = dict(os.environ, PYTHONPATH=str(found.site))
+    out = subprocess.run([found.python, "-c", "import pycriu.images, google.protobuf as p; print(p.__version__)"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    crit = subprocess.run([found.crit, "--help"], capture_output=True, text=True, timeout=60)
+    assert crit.returncode == 0 and "decode" in crit.stdout, crit
+    assert not list(cache.glob(".build-pycriu-*")), "work dir left"

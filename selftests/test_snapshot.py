@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from zdtm import procs
-from zdtm.snapshot import (Fd, Mount, TaskSnap, ThreadSnap, TreeSnapshot, canonicalise_ids, diff,
-                           differences, parse_maps, parse_mountinfo, snapshot_tree)
+from zdtm.snapshot import (O_TMPFILE_BIT, TMPFILE_LOST, WATCH_ON_DELETED_LOST, Fd, Mount, TaskSnap, ThreadSnap,
+                           TreeSnapshot, canonicalise_ids, diff, differences, parse_maps, parse_mountinfo,
+                           snapshot_tree, summarize_accepted)
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "workloads" / "snap_tree.py"
@@ -193,9 +194,9 @@ MOUNTINFO = """\
 
 def test_parse_mountinfo_by_structure():
     got = parse_mountinfo(MOUNTINFO)
-    assert got[2] == Mount("/tmp", "/", "/", "rw", "master:1", "tmpfs", "tmpfs", "rw,size=64k")
+    assert got[2] == Mount("/tmp", "/", "/", "rw", "master:/", "tmpfs", "tmpfs", "rw,size=64k")
     assert got[3].root == "net" and got[3].parent == "/tmp"
-    assert [m.propagation for m in got] == ["shared:1", "shared:2", "master:1", ""]
+    assert [m.propagation for m in got] == ["shared:/", "shared:/proc", "master:/", ""]
     # new ids, new peer groups, new devices: the same table
     renumbered = MOUNTINFO.replace("22 ", "122 ").replace("23 ", "123 ").replace("24 ", "124 ") \
         .replace("25 ", "125 ").replace(":1 ", ":7 ").replace(":12 ", ":19 ").replace("0:30", "0:77") \
@@ -205,9 +206,221 @@ def test_parse_mountinfo_by_structure():
     b.mounts["mntns#1"] = got
     a.mounts["mntns#1"] = parse_mountinfo(renumbered.replace("rw,size=64k", "rw,size=128k")
                                           .replace(" shared:19", ""))
-    assert diff(b, a) == ["pid 100 (w) [0]: mount /proc propagation shared:2 -> -",
+    assert diff(b, a) == ["pid 100 (w) [0]: mount /proc propagation shared:/proc -> -",
                           "pid 100 (w) [0]: mount /tmp superoptions rw,size=64k -> rw,size=128k"]
     assert diff(b, a, ["mounts./proc", "mounts./tmp"]) == []
+
+
+# Peer groups of upstream's mount_complex_sharing, as before the dump and as
+# criu restored them: other numbers, the table in another order.
+SHARING = """\
+30 1 254:0 / / rw shared:1 - ext4 /dev/vda rw
+31 30 0:40 / /t rw shared:2 master:9 - tmpfs t rw
+32 30 0:40 / /t-bind rw shared:2 master:9 - tmpfs t rw
+33 31 0:41 / /t/a rw shared:3 - tmpfs a rw
+34 32 0:41 / /t-bind/a rw shared:3 - tmpfs a rw
+35 30 0:42 / /s rw master:3 - tmpfs s rw
+"""
+SHARING_RESTORED = """\
+60 1 254:0 / / rw shared:40 - ext4 /dev/vda rw
+62 60 0:40 / /t-bind rw shared:44 master:7 - tmpfs t rw
+61 60 0:40 / /t rw shared:44 master:7 - tmpfs t rw
+65 60 0:42 / /s rw master:41 - tmpfs s rw
+64 62 0:41 / /t-bind/a rw shared:41 - tmpfs a rw
+63 61 0:41 / /t/a rw shared:41 - tmpfs a rw
+"""
+
+
+def _mount_tables(before: str, after: str) -> tuple:
+    b, a = tree(task(mntns="mntns#1")), tree(task(mntns="mntns#1"))
+    b.mounts["mntns#1"], a.mounts["mntns#1"] = parse_mountinfo(before), parse_mountinfo(after)
+    return b, a
+
+
+def test_peer_groups_compare_by_sharing_not_numbers_or_table_order():
+    b, a = _mount_tables(SHARING, SHARING_RESTORED)
+    assert diff(b, a) == []
+    assert [m.propagation for m in b.mounts["mntns#1"]] == \
+        ["shared:/", "shared:/t master:outside#1", "shared:/t master:outside#1", "shared:/t-bind/a",
+         "shared:/t-bind/a", "master:/t-bind/a"]
+    # /s now receives from /t's group rather than from /t/a's: that line only
+    b, a = _mount_tables(SHARING, SHARING_RESTORED.replace("master:41", "master:44"))
+    assert diff(b, a) == ["pid 100 (w) [0]: mount /s propagation master:/t-bind/a -> master:/t"]
+    # /t/a no longer shares with /t-bind/a
+    b, a = _mount_tables(SHARING, SHARING_RESTORED.replace("/t/a rw shared:41", "/t/a rw shared:50"))
+    assert diff(b, a) == ["pid 100 (w) [0]: mount /t/a propagation shared:/t-bind/a -> shared:/t/a"]
+    # mounts stacked on one point are told apart
+    stacked = SHARING + "36 35 0:43 / /s rw shared:5 - tmpfs s2 rw\n"
+    assert parse_mountinfo(stacked)[-1].propagation == "shared:/s#2"
+
+
+def test_criu_temporary_names_of_deleted_files():
+    text = "7f0000000000-7f0000001000 r--p 00000000 fe:00 30 /w/f.test.cr_link (deleted)\n" \
+           "7f0000001000-7f0000002000 r--p 00000000 fe:00 31 /w/g.cr.1f.ghost (deleted)\n" \
+           "7f0000002000-7f0000003000 r--p 00000000 fe:00 32 /w/h.cr_link\n"
+    assert [m[4] for m in parse_maps(text)] == ["/w/f.test (deleted)", "/w/g (deleted)", "/w/h.cr_link"]
+
+
+def test_anonymous_hugetlb_memory_restored_from_memfd():
+    """upstream's maps09/maps10: criu restores shared anonymous hugetlb
+    memory from a hugetlb memfd; private stays as it was."""
+    text = "7f0000000000-7f0000400000 rw-s 00000000 00:10 5 /anon_hugepage (deleted)\n" \
+           "7f0000400000-7f0000800000 rw-p 00000000 00:10 6 /anon_hugepage (deleted)\n"
+    restored = text.replace("rw-s 00000000 00:10 5 /anon", "rw-s 00000000 00:01 77 /memfd:/anon")
+    assert parse_maps(restored) == parse_maps(text) == [
+        (0x7f0000000000, 0x7f0000400000, "rw-s", 0, "[anon-hugetlb]"),
+        (0x7f0000400000, 0x7f0000800000, "rw-p", 0, "[anon-hugetlb]")]
+    assert parse_maps(text.replace("/anon_hugepage", "/dev/zero")) != parse_maps(text)
+
+
+def test_deleted_file_matches_any_of_its_former_names():
+    """upstream's unlink_mmap01: one file mapped through two hard links, both
+    unlinked; criu restores both mappings from the file under one name."""
+    x, lnk, other = "/w/x (deleted)", "/w/x.lnk (deleted)", "/w/y (deleted)"
+    maps = lambda n1, n2: [(0x1000, 0x2000, "r--p", 0, n1), (0x2000, 0x3000, "r--p", 0, n2)]
+    b = tree(task(maps=maps(lnk, x), fds={4: Fd(x, 0o2, 0)}))
+    b.deleted = {"254:0:30": [x, lnk], "254:0:31": [other]}
+    assert diff(b, tree(task(maps=maps(lnk, lnk), fds={4: Fd(lnk, 0o2, 0)}))) == []
+    assert diff(b, tree(task(maps=maps(lnk, other), fds={4: Fd(x, 0o2, 0)}))) == \
+        ["pid 100 (w) [0]: mapping 2000-3000 r--p /w/x (deleted): file /w/x (deleted) -> /w/y (deleted)"]
+    # a name two deleted files bore says nothing about which one it is
+    b.deleted["254:0:31"] = [other, lnk]
+    assert b.deleted_aliases() == {}
+    b.deleted["254:0:30"] = [x, lnk, "/w/x2 (deleted)"]
+    assert b.deleted_aliases() == {x: x, "/w/x2 (deleted)": x}
+
+
+def test_real_deleted_file_names_grouped_by_inode(tmp_path):
+    import mmap
+    f, lnk = tmp_path / "x", tmp_path / "x.lnk"
+    f.write_bytes(b"a" * 4096)
+    os.link(f, lnk)
+    fd1, fd2 = os.open(f, os.O_RDONLY), os.open(lnk, os.O_RDONLY)
+    m = mmap.mmap(fd2, 4096, prot=mmap.PROT_READ)
+    f.unlink(), lnk.unlink()
+    try:
+        snap = snapshot_tree(os.getpid())
+    finally:
+        m.close(), os.close(fd1), os.close(fd2)
+    names = [v for v in snap.deleted.values() if f"{f} (deleted)" in v]
+    assert names == [[f"{f} (deleted)", f"{lnk} (deleted)"]], snap.deleted
+    assert snap.deleted_aliases()[f"{lnk} (deleted)"] == f"{f} (deleted)"
+
+
+def test_pending_stop_signal_of_a_stopped_task_is_dropped():
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        os.kill(proc.pid, signal.SIGSTOP)
+        os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WNOWAIT)
+        os.kill(proc.pid, signal.SIGSTOP)           # pending: the task is stopped already
+        os.kill(proc.pid, signal.SIGUSR1)           # pending too, and it stays
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        assert "ShdPnd:\t0000000000040200" in status, status
+        t = snapshot_tree(proc.pid).tasks[0]
+        assert t.state == "stopped" and t.signals["ShdPnd"] == 1 << (signal.SIGUSR1 - 1)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_eventfd_counts_of_a_tree_with_posix_timers_not_compared():
+    """upstream's pthread_timers: a SIGEV_THREAD timer counts an eventfd up
+    every 10ms, before the dump and after the restore alike."""
+    efd = lambda n: {4: Fd("anon_inode:[eventfd]", 0o2, 0, (f"eventfd-count: {n}", "eventfd-semaphore: 0"))}
+    b, a = tree(task(fds=efd(0))), tree(task(fds=efd(27)))
+    assert diff(b, a) == ["pid 100 (w) [0]: fd 4 eventfd-count: 0; eventfd-semaphore: 0 -> "
+                          "eventfd-count: 27; eventfd-semaphore: 0"]
+    b.tasks[0].posix_timers = 1
+    assert diff(b, a) == []
+
+
+def test_threads_of_a_task_with_sigev_thread_timers_compared_where_on_both_sides():
+    """pthread_timers again: each expiry runs in a thread of its own."""
+    th = lambda tid, blk=0: ThreadSnap(tid, tid, "w", {"SigBlk": blk, "SigPnd": 0})
+    b, a = tree(task(threads=[th(100), th(101), th(130)])), tree(task(threads=[th(100), th(101), th(131)]))
+    assert diff(b, a) == ["pid 100 (w) [0]: thread 2 (tid 131) tid 130 -> 131"]
+    b.tasks[0].thread_timers = 1
+    assert diff(b, a) == []
+    a.tasks[0].threads[1].signals["SigBlk"] = 4         # a thread on both sides still compares
+    assert diff(b, a) == ["pid 100 (w) [0]: thread 1 (tid 101) SigBlk 0x0 -> 0x4"]
+    # and their stacks come and go: its anonymous private memory is not compared, files are
+    a.tasks[0].threads[1].signals["SigBlk"] = 0
+    a.tasks[0].maps = [(0x1000, 0x3000, "rw-p", 0, "/tmp/x"), (0x7000, 0x8000, "---p", 0, "")]
+    assert diff(b, a) == []
+    a.tasks[0].maps[0] = (0x1000, 0x3000, "r--p", 0, "/tmp/x")
+    assert diff(b, a) == ["pid 100 (w) [0]: mapping 1000-3000 rw-p /tmp/x: perms rw-p -> r--p"]
+
+
+def test_real_posix_timers_counted():
+    import ctypes
+
+    class SigEvent(ctypes.Structure):
+        _fields_ = [("value", ctypes.c_void_p), ("signo", ctypes.c_int), ("notify", ctypes.c_int),
+                    ("function", ctypes.c_void_p), ("attribute", ctypes.c_void_p), ("pad", ctypes.c_char * 32)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    notify = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda value: None)
+    timers = [ctypes.c_void_p(), ctypes.c_void_p()]
+    by_thread = SigEvent(notify=2, function=ctypes.cast(notify, ctypes.c_void_p))      # SIGEV_THREAD
+    assert libc.timer_create(1, None, ctypes.byref(timers[0])) == 0, ctypes.get_errno()    # CLOCK_MONOTONIC
+    assert libc.timer_create(1, ctypes.byref(by_thread), ctypes.byref(timers[1])) == 0, ctypes.get_errno()
+    try:
+        t = snapshot_tree(os.getpid()).tasks[0]
+    finally:
+        for timer in timers:
+            libc.timer_delete(timer)
+    assert (t.posix_timers, t.thread_timers) == (2, 1)
+    t = snapshot_tree(os.getpid()).tasks[0]
+    assert (t.posix_timers, t.thread_timers) == (0, 0)
+
+
+def test_tmpfile_flag_lost_is_a_known_deviation(tmp_path):
+    fd = os.open(tmp_path, os.O_TMPFILE | os.O_RDWR)
+    try:
+        flags = snapshot_tree(os.getpid()).tasks[0].fds[fd].flags
+    finally:
+        os.close(fd)
+    assert flags & O_TMPFILE_BIT          # /proc shows it; criu restores the file without it
+    name = "/w/#12 (deleted)"
+    b, a = tree(task(fds={5: Fd(name, flags, 0)})), tree(task(fds={5: Fd(name, flags & ~O_TMPFILE_BIT, 0)}))
+    found = differences(b, a)
+    assert [(d.item, d.accepted) for d in found] == [("fd.5.flags", TMPFILE_LOST)]
+    assert summarize_accepted(found) == [f"outside check: {TMPFILE_LOST} (seen: {found[0]})"]
+    a.tasks[0].fds[5].flags |= os.O_APPEND            # and another flag lost or gained: a real one
+    assert [d.accepted for d in differences(b, a)] == [""]
+
+
+def test_inotify_watch_on_deleted_file_lost_is_a_known_deviation():
+    """upstream's inotify00: criu restores the watch through a ghost file and
+    the watch goes with it."""
+    watches = ("inotify wd 2 mask 708", "inotify wd 1 mask 708")
+    b = tree(task(fds={4: Fd("anon_inode:inotify", 0o4000, 0, watches, {1: "254:0:10", 2: "254:0:11"}),
+                       5: Fd("/w/d/removed (deleted)", 0o2, 0)}))
+    b.deleted = {"254:0:11": ["/w/d/removed (deleted)"]}
+    after = lambda info: tree(task(fds={4: Fd("anon_inode:inotify", 0o4000, 0, info, {}),
+                                        5: Fd("/w/d/removed (deleted)", 0o2, 0)}))
+    found = differences(b, after(watches[1:]))
+    assert [(d.item, d.accepted) for d in found] == [("fd.4.info", WATCH_ON_DELETED_LOST)]
+    # the watch on the directory lost, or the watch changed: real ones
+    assert [d.accepted for d in differences(b, after(watches[:1]))] == [""]
+    assert [d.accepted for d in differences(b, after(("inotify wd 2 mask 2", watches[1])))] == [""]
+
+
+def test_real_inotify_watch_knows_its_file(tmp_path):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    f = tmp_path / "watched"
+    f.write_text("x")
+    ifd = libc.inotify_init1(os.O_CLOEXEC)
+    held = os.open(f, os.O_RDONLY)
+    try:
+        wd = libc.inotify_add_watch(ifd, str(f).encode(), 0x2)      # IN_MODIFY
+        f.unlink()
+        snap = snapshot_tree(os.getpid())
+    finally:
+        os.close(held), os.close(ifd)
+    key = snap.tasks[0].fds[ifd].watched[wd]
+    assert snap.deleted[key] == [f"{f} (deleted)"]
 
 
 def test_unreadable_pid_does_not_raise():

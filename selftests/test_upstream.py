@@ -8,6 +8,7 @@ hooks, checkskips and broken tests added here stay out of the cache.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -104,8 +105,10 @@ def test_checkskip_hooks_and_exclusions(upstream, reachable_dir):
     assert "phase 'hook': pipe00.hook --pre-restore exited with 3: broken" in out, out
     assert re.search(r"^=+ 1 failed, 1 passed, 3 skipped in ", out, re.M), out
     run_dir = (state / "runs" / "latest").resolve()
-    # Hooks run from the tree's test/ directory, as upstream's zdtm.py runs them.
-    calls = (upstream / "test" / "hook-calls").read_text().split("\n")
+    # Hooks run from the test's own stand-in for the tree's test/ directory
+    # (what they write there stays out of the tree).
+    assert not (upstream / "test" / "hook-calls").exists()
+    calls = (run_dir / "upstream/static/env00/h/hook-tree/test/hook-calls").read_text().split("\n")
     assert [c.split()[0] for c in calls if c] == ["--post-start", "--pre-dump", "--pre-restore",
                                                    "--post-restore", "--clean"]
     # The test's pid is known from --pre-dump on (--post-start runs while it starts).
@@ -136,3 +139,150 @@ def test_list_and_a_path_that_is_no_zdtm_tree(upstream_source, reachable_dir):
     res = run_zdtm("run", "--upstream", reachable_dir, "-t", "upstream/static/pipe00")
     assert res.returncode == 4
     assert f"{reachable_dir}: not a ZDTM tree" in res.stdout
+
+
+def _result(run_dir: Path, test: str, flavor: str) -> dict:
+    return json.loads((run_dir / "upstream" / test / flavor / "result.json").read_text())
+
+
+def _host_links() -> set:
+    return set(os.listdir("/sys/class/net"))
+
+
+def test_hooks_find_upstreams_pidfiles(upstream, reachable_dir):
+    """cr_veth, macvlan and cr_veth02's hooks wait for zdtm/static/NAME.pid.inprogress
+    while the test starts (the host pid of the ns init, whose netns gets the
+    device), cr_veth02's reads zdtm/static/cr_veth02.pid after the restore:
+    both are there, in the hook's own stand-in for test/, not in the tree.
+    The bridge cr_veth's hook leaves on the host is removed after it (else
+    macvlan's hook, next, fails to make it: zdtm.py's per-test netns takes it)."""
+    state = reachable_dir / "state"
+    before = _host_links()
+    # One after the other: the hooks' device names are fixed, on the host.
+    tests = ("static/cr_veth", "static/macvlan", "static/cr_veth02")
+    res = _run(upstream, state, *[a for t in tests for a in ("-t", f"upstream/{t}")], "-f", "ns,uns", timeout=300)
+    assert res.returncode == 0, res.stdout[-6000:]
+    assert re.search(r"^=+ 6 passed in ", res.stdout, re.M), res.stdout
+    run_dir = (state / "runs" / "latest").resolve()
+    for test in tests:
+        for flavor in ("ns", "uns"):
+            # The hook found the pid (before: --post-start waited for it until
+            # its 30 s ran out, and the test failed).
+            assert _result(run_dir, test, flavor)["outcome"] == "passed"
+            log = (run_dir / "upstream" / test / flavor / "hook.log").read_text()
+            assert log.split("$ ", 2)[1].endswith("[exit 0]\n"), log[:3000]      # --post-start
+    assert "removed the host link zdtmbr0" in (run_dir / "upstream/static/cr_veth/ns/hook.log").read_text()
+    for flavor in ("ns", "uns"):
+        art = run_dir / "upstream/static/cr_veth02" / flavor
+        log = (art / "hook.log").read_text()
+        init = (art / "init.pid").read_text().strip()
+        assert f"+ TPID={init}\n" in log, log[:3000]
+        # --post-restore: nsenter -t $(cat zdtm/static/cr_veth02.pid) sees the
+        # restored netns (the old tree is gone: a stale pid would not).
+        post_restore = log.split("$ cr_veth02.hook --post-restore", 1)[1].split("[exit 0]")[0]
+        assert "zdtmvthc0" in post_restore, post_restore
+        assert not list((art / "hook-tree/test/zdtm/static").iterdir()), "pidfiles left after --clean"
+    static = upstream / "test" / "zdtm" / "static"
+    assert not list(static.glob("*.pid*")), "pidfiles in the source tree"
+    assert not {n for n in _host_links() - before if n.startswith("zdtm")}
+
+
+def test_pre_dump_notify_fds_and_noreap(upstream, reachable_dir):
+    """pid_reuse (flag pre-dump-notify) gets zdtm.py's notification fds and
+    waits on them across the C/R; helper_zombie_child asks its ns init not
+    to reap (ZDTM_NOREAP), so its zombie is there to be dumped."""
+    state = reachable_dir / "state"
+    res = _run(upstream, state, "-t", "upstream/transition/pid_reuse", "-t", "upstream/static/helper_zombie_child",
+               "-f", "ns,uns", "-p", "2", timeout=300)
+    assert res.returncode == 0, res.stdout[-6000:]
+    assert re.search(r"^=+ 4 passed in ", res.stdout, re.M), res.stdout
+    run_dir = (state / "runs" / "latest").resolve()
+    for flavor in ("ns", "uns"):
+        out = (run_dir / "upstream/transition/pid_reuse" / flavor / "work/pid_reuse.out").read_text()
+        assert "not initialized" not in out and out.strip().endswith("PASS"), out
+        dump = (run_dir / "upstream/static/helper_zombie_child" / flavor / "dump-1.log").read_text()
+        assert re.search(r"Collected \d+ in 2 state", dump), "no zombie in the dumped tree"
+
+
+def test_hook_imports_provisioned_pycriu(upstream, reachable_dir):
+    """socket-tcp-closing.hook imports pycriu: the provisioned one (Debian's,
+    of the criu's version), found through PYTHONPATH; it then looks at the
+    test's sockets with nsenter -t $ZDTM_TEST_PID, the ns init's host pid."""
+    facts = json.loads(run_zdtm("check", "--json", check=0).stdout)
+    assert facts["crit"] and Path(facts["crit"]).is_file(), facts["pycriu"]
+    state = reachable_dir / "state"
+    res = _run(upstream, state, "-t", "upstream/static/socket-tcp-closing", "-f", "uns", timeout=300)
+    assert res.returncode == 0, res.stdout[-6000:]
+    assert re.search(r"^=+ 1 passed in ", res.stdout, re.M), res.stdout
+    log = ((state / "runs" / "latest").resolve() / "upstream/static/socket-tcp-closing/uns/hook.log").read_text()
+    assert "Check TCP images" in log and "127.0.0.1:8880" in log, log
+
+
+def _art(state: Path, test: str, flavor: str) -> Path:
+    return (state / "runs" / "latest").resolve() / "upstream" / test / flavor
+
+
+def _host_mounts() -> str:
+    return Path("/proc/self/mountinfo").read_text()
+
+
+def test_zdtm_root_and_the_host_stage(upstream, reachable_dir):
+    """mnt_ext_* read ZDTM_ROOT and, with ZDTM_NEWNS=1, prepare their external
+    mounts from criu's side before their namespaces exist, as zdtm.py runs
+    them: a tmpfs there, bound into the root (mnt_ext_root) or into the cwd,
+    /zdtm/static inside (mnt_ext_manual, whose .desc names that path)."""
+    state = reachable_dir / "state"
+    # -T: mnt_ext_manual.c is a symlink to mnt_ext_auto.c, which -t does not follow
+    res = _run(upstream, state, "-T", "^upstream/static/mnt_ext_(root|manual)$", "-f", "ns,uns", "-p", "2",
+               timeout=600)
+    assert res.returncode == 0, res.stdout[-6000:]
+    assert re.search(r"^=+ 4 passed in ", res.stdout, re.M), res.stdout[-3000:]
+    for flavor in ("ns", "uns"):
+        art = _art(state, "static/mnt_ext_root", flavor)
+        dump = (art / "dump-1.log").read_text()
+        assert re.search(r"type tmpfs source zdtm_ext_root .* @ \./mnt_ext_root\.test/dst ", dump), dump[-3000:]
+        commands = (art / "criu-commands.txt").read_text()
+        assert f"--root {art / 'root'}" in commands and "--external mnt[ZDTM]:/tmp/zdtm_ext_root.tmp" in commands
+        assert not (art / "root").exists(), "the test's own root is removed after it"
+        art = _art(state, "static/mnt_ext_manual", flavor)
+        assert re.search(r"type tmpfs source zdtm_auto_ext_mnt .* @ \./zdtm/static/mnt_ext_manual\.test ",
+                         (art / "dump-1.log").read_text())
+    # What the host stages mounted stayed in the tests' own mount namespaces.
+    assert "zdtm_ext_root" not in _host_mounts() and "zdtm_auto_ext_mnt" not in _host_mounts()
+
+
+def test_desc_expression_of_the_tree(upstream_source):
+    """mnt_ext_dev.desc is a conditional expression upstream eval()s: read
+    without eval, as zdtm.py's eval reads it, with ZDTM_MNT_EXT_DEV unset and
+    set; no .desc of the tree is an error."""
+    def row(env=None):
+        res = run_zdtm("list", "--upstream", upstream_source, "--info", env=env)
+        assert res.returncode == 0 and "DESC ERROR" not in res.stdout, res.stdout[-3000:]
+        return next(line.split() for line in res.stdout.splitlines()
+                    if line.startswith("upstream/static/mnt_ext_dev "))
+    env = {k: v for k, v in os.environ.items() if k != "ZDTM_MNT_EXT_DEV"}
+    assert row(env)[2:] == ["h", "ns", "uns", "noauto", "-", "-"]
+    assert row({"ZDTM_MNT_EXT_DEV": "/dev/null"})[2:] == [
+        "ns", "suid", "mnt_id", "--external", "dev[1/3]:loop", "--external", "dev[loop]:/dev/null"]
+
+
+def test_writable_root(upstream, reachable_dir):
+    """Upstream's ns root is writable: inotify_irmap watches files it makes
+    in /etc, unlink_multiple_largefiles makes ten sparse 951 MiB files in /
+    (FIEMAP: on the disk). Each test gets a root of its own; the shared one,
+    the host's /etc and the host's mounts are untouched."""
+    state = reachable_dir / "state"
+    res = _run(upstream, state, "-t", "upstream/static/inotify_irmap", "-t",
+               "upstream/static/unlink_multiple_largefiles", "-f", "ns,uns", "-p", "2", timeout=600)
+    assert res.returncode == 0, res.stdout[-6000:]
+    assert re.search(r"^=+ 4 passed in ", res.stdout, re.M), res.stdout[-3000:]
+    for flavor in ("ns", "uns"):
+        out = (_art(state, "static/unlink_multiple_largefiles", flavor) / "work" /
+               "unlink_multiple_largefiles.out").read_text()
+        assert "Created 10 unlinked files" in out and out.strip().endswith("PASS"), out[-2000:]
+        dump = (_art(state, "static/inotify_irmap", flavor) / "dump-1.log").read_text()
+        assert "Dumping /etc/zdtm-test as path for handle" in dump, dump[-3000:]
+    assert not Path("/etc/zdtm-test").exists()
+    shared = state / "nsroot"
+    assert not list(shared.glob("unlinked*")) and not list((shared / "etc").iterdir())
+    assert str(reachable_dir) not in _host_mounts()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from .config import WORKLOAD_UID
+from .provision.pycriu import find_pycriu
 
 # Capabilities criu (or the harness acting for it) relies on.
 CAPS = {
@@ -95,6 +96,8 @@ class MachineFacts:
     kdat_cache: bool = False      # criu can cache its kernel facts in /run (tmpfs only)
     strategy: str = ""
     strategy_reason: str = ""
+    pycriu: str = ""              # for upstream's hooks (import pycriu)
+    crit: Optional[str] = None
 
     # ---- decisions -------------------------------------------------------
     @property
@@ -197,6 +200,20 @@ def _userns() -> tuple:
     return True, f"max_user_namespaces = {max_ns}"
 
 
+def _python_tools(facts: MachineFacts) -> None:
+    """pycriu and crit for upstream's hooks: the provisioned ones (read from
+    the cache each time: provisioning them later must show)."""
+    found = find_pycriu()
+    if not found:
+        facts.pycriu, facts.crit = ("not provisioned (`zdtm provision --source` fetches them); "
+                                    "upstream's hooks that import pycriu are skipped"), None
+        return
+    facts.pycriu, facts.crit = found.describe(), str(found.crit)
+    ours = found.version.split(":")[-1].rsplit("-", 1)[0]
+    if facts.criu_version and facts.criu_version != ours:
+        facts.pycriu += f"; NOTE: made for criu {ours}, the criu under test is {facts.criu_version}"
+
+
 def _decide_strategy(facts: MachineFacts, forced: str) -> None:
     if forced and forced != "auto":
         if forced not in STRATEGIES:
@@ -241,6 +258,7 @@ def gather(criu: Optional[str], features=(), identity: str = "auto", criu_error:
         if f.criu_check_ok:
             f.features = {name: check_feature(criu, name) for name in sorted(set(features))}
     _decide_strategy(f, identity)
+    _python_tools(f)
     return f
 
 
@@ -265,7 +283,9 @@ def cached_gather(state_dir: Path, criu: Optional[str], features=(), identity="a
                 data = json.loads(path.read_text())
                 for derived in ("fatal", "strategy_text", "flavor_identities"):
                     data.pop(derived, None)
-                return MachineFacts(**data)
+                facts = MachineFacts(**data)
+                _python_tools(facts)
+                return facts
             except (ValueError, TypeError):
                 pass
         facts = gather(criu, features, identity, criu_error)
@@ -298,6 +318,8 @@ def render(facts: MachineFacts) -> str:
         rows.append((dev, "present" if present else "absent"))
     rows.append(("criu kerndat cache", "yes (/run is tmpfs)" if facts.kdat_cache else
                  "no: /run is not a tmpfs, so every criu call probes the kernel again (tens of ms)"))
+    rows.append(("pycriu (upstream hooks)", facts.pycriu or "unknown"))
+    rows.append(("crit", facts.crit or "not available"))
     rows.append(("identity strategy", f"{facts.strategy}: {facts.strategy_text()}"))
     rows.append(("  because", facts.strategy_reason))
     for flavor, text in facts.flavor_identities().items():

@@ -113,9 +113,11 @@ class TestRun:
     def _host_locks(self) -> None:
         """An excl test never runs beside another test, of this run or any
         other on the host; an h-flavor test never beside itself in another
-        run (zdtm.hostwide)."""
+        run, nor an upstream test in any flavor (its host stage and hooks use
+        fixed host paths: /tmp/zdtm_ext_root.tmp), as upstream's zdtm.py
+        runs a test's flavors one after the other (zdtm.hostwide)."""
         t = time.monotonic()
-        if self.flavor_name == "h":
+        if self.flavor_name == "h" or self.workload.kind.name == "upstream":
             self._locks.append(hostwide.lock(f"test-{self.workload.name}"))
         self._locks.append(hostwide.lock("excl", exclusive="excl" in self.desc.flags))
         self.result.timings["wait"] = round(time.monotonic() - t, 4)
@@ -142,8 +144,21 @@ class TestRun:
     # ---- what the steps share ---------------------------------------------------
     def call_hook(self, stage: str, images=None, timeout: Optional[float] = None) -> None:
         """The workload kind's hook at this point of the cycle (upstream's NAME.hook)."""
-        self.hooks.call(stage, test_pid=self.test_ns_pid or self.pid, log=self.paths.log("hook.log"),
+        self.hooks.call(stage, root_pid=self.tree_root, log=self.paths.log("hook.log"),
                         timeout=timeout or self.settings.criu_timeout, images=images)
+
+    def tree_root(self) -> Optional[int]:
+        """Host pid of the tree's root, as upstream's pidfile holds it; while
+        the test starts, the ns flavors' init once it exists (upstream's
+        NAME.pid.inprogress: written right after the clone, as ours is)."""
+        if self.root_pid:
+            return self.root_pid
+        pidfile = getattr(self.flavor, "init_pidfile", None)
+        try:
+            text = pidfile.read_text() if pidfile else ""
+        except OSError:
+            return None
+        return int(text) if text.endswith("\n") and text.strip().isdigit() else None
 
     def add_roots(self, *pids: int) -> None:
         """Trees of this test (killed and reaped at its end, whatever happens;

@@ -72,6 +72,9 @@ CORE_OPTIONS = (
     Option("criu_timeout", "bound on each criu run, in seconds (default: %(default)s)",
            cli=("--criu-timeout",), pytest="--zdtm-criu-timeout", type=float, default=DEFAULT_CRIU_TIMEOUT,
            metavar="SECONDS"),
+    Option("strict_outside", "fail upstream's tests on the known criu deviations the outside check sees "
+           "(by default a warning for them; our own tests always fail on them)", cli=("--strict-outside",),
+           pytest="--zdtm-strict-outside", action="store_true"),
     Option("install_criu", "never provision criu", cli=("--no-install",), pytest="--zdtm-no-install",
            action="store_true", convert=lambda v: not v),
     Option("report_json", "also write the run's JSON report here (the run dir has report.json anyway)",

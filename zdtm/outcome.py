@@ -41,6 +41,7 @@ class TestResult:
     criu_error_lines: list = field(default_factory=list)
     workload_lines: list = field(default_factory=list)
     sections: list = field(default_factory=list)     # (title, text) for the report
+    warnings: list = field(default_factory=list)     # known criu deviations an upstream test passed with
 
     def add_time(self, key: str, seconds: float) -> None:
         self.timings[key] = round(self.timings.get(key, 0.0) + seconds, 4)

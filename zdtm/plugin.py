@@ -314,6 +314,8 @@ class ZdtmItem(pytest.Item):
                                  ("phase", result.phase or ""), ("message", result.message)]
         self.user_properties.append(("identity", result.identity))
         self.user_properties.append(("artifacts", result.artifacts))
+        for warning in result.warnings:     # one property each, as junit allows
+            self.user_properties.append(("warning", warning))
         for k, v in result.timings.items():
             self.user_properties.append((f"time_{k}", v))
         for title, text in result.sections:

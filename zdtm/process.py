@@ -59,6 +59,9 @@ def _argv(run, exe) -> list:
 def _launch(run, exe, argv: list) -> subprocess.Popen:
     env = workload_env(suid=run.as_root)
     env.update(dict(exe.env))
+    if env.pop("ZDTM_NEWNS", None) == "1":
+        # zdtm.py's convention (an upstream binary): the flavor's to honour
+        env = run.flavor.upstream_env(env, run.paths.art, run.workload.root.path.name)
     # The workload's library opens <outfile>.inprogress itself (upstream's
     # with O_EXCL); stdout/stderr before that go to a file of their own.
     fd = run.paths.open_stdio()

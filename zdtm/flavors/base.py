@@ -54,5 +54,16 @@ class Flavor(ABC):
         """Extra criu options this flavor needs for `dump` / `restore`."""
         return []
 
+    def criu_wrapper(self):
+        """argv, criu_bin -> argv: where this test's criu runs (applied
+        outermost), or None: the harness's own namespaces."""
+        return None
+
+    def upstream_env(self, env: dict, art: Path, subdir: str) -> dict:
+        """env with what upstream's zdtm.py exports to a test of its tree
+        (from static/ or transition/: subdir) in this flavor: without
+        namespaces nothing (its binaries then run as they are)."""
+        return env
+
     def teardown(self) -> None:
         """Remove whatever the flavor set up (called even after failures)."""

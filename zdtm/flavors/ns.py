@@ -11,17 +11,25 @@ mount points and symlinks; inside the mount namespace the init binds the
 host's /usr and /etc (read-only), a private /dev and the harness's state dir
 (at the same path, so work dirs, binaries and output files keep their paths)
 into it. criu learns about those binds as external mounts.
+
+Upstream's tests follow zdtm.py's convention instead (upstream_env): a root
+of their own, writable, that they know as ZDTM_ROOT and may prepare from
+outside in their "host stage"; their cwd is <root>/zdtm/static; and that
+stage, criu and everything they mount outside run in a mount namespace of
+the test's own standing for the host's (nsinit.c has the details).
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
 from typing import Optional
 
 from ..config import under_tmp
+from ..outcome import PhaseFailure
 from ..procs import descendants
 from .base import Flavor
 
@@ -36,6 +44,36 @@ DEVICES = {  # name: (major, minor, mode)
     "random": (1, 8, 0o666), "urandom": (1, 9, 0o666), "tty": (5, 0, 0o666),
     "net/tun": (10, 200, 0o666),
 }
+# An upstream test's /etc is writable, as upstream's (its root's, empty
+# there): our /etc's entries as symlinks into the host's, bound here
+# (nsinit --etc-links).
+HOST_ETC = "/.zdtm-host-etc"
+# ZDTM_NEWNS inside the namespaces we made for an upstream test: set (its
+# code before test_init() then knows it is inside), but neither 1 (its host
+# stage, which nsinit runs) nor 2 (upstream's own ns init): test_init()
+# leaves it alone.
+INSIDE_NEWNS = "3"
+
+
+def make_skeleton(root: Path, mountpoints) -> None:
+    """A root's own content: mount points and merged-/usr symlinks."""
+    for d in ("proc", "tmp", "dev", *(m.lstrip("/") for m in mountpoints)):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    os.chmod(root / "tmp", 0o1777)
+    for d in MERGED_USR:
+        host = Path("/") / d
+        target = root / d
+        if host.is_symlink() and not target.is_symlink():
+            target.symlink_to(os.readlink(host))
+
+
+def remove_root(root: Path) -> None:
+    """A test's own root, unless something is still mounted under it here
+    (rmtree would go into it; the mounts guard reports such leftovers)."""
+    with open("/proc/self/mountinfo") as f:
+        mounted = [line.split()[4] for line in f]
+    if not any(m == str(root) or m.startswith(f"{root}/") for m in mounted):
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def map_id(host_map: str, inside: int) -> Optional[int]:
@@ -72,6 +110,12 @@ class NamespaceFlavor(Flavor):
         self.dev = state / "nsdev"
         self.init_pidfile: Optional[Path] = None
         self.ext_mounts: list = []      # (name, host dir)
+        # An upstream test's (upstream_env): its root, its cwd there, the
+        # holder of its mount namespace.
+        self.own_root: Optional[Path] = None
+        self.inner_cwd = ""
+        self.work: Optional[Path] = None
+        self.holder: Optional[subprocess.Popen] = None
 
     # ---- preparation -------------------------------------------------------
     def unavailable(self, facts) -> Optional[str]:
@@ -122,16 +166,7 @@ class NamespaceFlavor(Flavor):
                 (self.root / dst.lstrip("/")).mkdir(parents=True, exist_ok=True)
             if stamp.exists():
                 return
-            for d in ("proc", "tmp", "dev"):
-                (self.root / d).mkdir(parents=True, exist_ok=True)
-            os.chmod(self.root / "tmp", 0o1777)
-            for d in MERGED_USR:
-                host = Path("/") / d
-                target = self.root / d
-                if host.is_symlink() and not target.is_symlink():
-                    target.symlink_to(os.readlink(host))
-            for _, dst, _ in self._binds():
-                (self.root / dst.lstrip("/")).mkdir(parents=True, exist_ok=True)
+            make_skeleton(self.root, [dst for _, dst, _ in self._binds()])
             (self.dev / "pts").mkdir(parents=True, exist_ok=True)
             (self.dev / "net").mkdir(exist_ok=True)
             for name, (major, minor, mode) in DEVICES.items():
@@ -151,20 +186,103 @@ class NamespaceFlavor(Flavor):
             return uid, gid
         return map_id(UID_MAP, uid), map_id(GID_MAP, gid)
 
+    # ---- upstream's tests: zdtm.py's convention --------------------------------
+    def upstream_env(self, env: dict, art: Path, subdir: str) -> dict:
+        """An upstream test gets a root of its own (art/root), as zdtm.py's
+        is: writable (its tests write into / and /etc), known to the test as
+        ZDTM_ROOT, which its host stage prepares, with the test's cwd at
+        /zdtm/SUBDIR (descs name /zdtm/static/...)."""
+        self.own_root = art / "root"
+        self.inner_cwd = f"/zdtm/{subdir}"
+        env = dict(env, ZDTM_NEWNS=INSIDE_NEWNS, ZDTM_ROOT=str(self.own_root), ZDTM_DEV=str(self.dev))
+        if "ZDTM_NOTIFY_FDIN" in env:
+            # test_init() sets up the pre-dump notification only without it
+            # (upstream's ns init does it for the test)
+            del env["ZDTM_NEWNS"]
+        if self.userns:
+            env["ZDTM_USERNS"] = "1"
+        return env
+
+    def _own_binds(self) -> list:
+        # the host's /etc at HOST_ETC: the test's /etc is its own (nsinit --etc-links)
+        return [(src, HOST_ETC if dst == "/etc" else dst, ro) for src, dst, ro in self._binds()]
+
+    def _prepare_own_root(self) -> None:
+        """On the disk, as zdtm.py's (FIEMAP works there, not on a tmpfs:
+        unlink_multiple_largefiles), mode 0777 (the test's uid writes
+        there). Its /etc: see nsinit --etc-links."""
+        root = self.own_root
+        if root.exists():
+            remove_root(root)
+        root.mkdir()
+        make_skeleton(root, [dst for _, dst, _ in self._own_binds()] + ["/etc", self.inner_cwd])
+        os.chmod(root, 0o777)
+
+    def _hold(self) -> None:
+        """The test's mount namespace (nsinit --hold), until teardown closes
+        its stdin. Nothing is mounted under the root there: criu binds it."""
+        proc = subprocess.Popen([str(self._nsinit()), "--hold"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, close_fds=True)
+        self.engine.reaper.owned.add(proc.pid)
+        self.holder = proc
+        said = proc.stdout.readline()
+        if said != b"ready\n":
+            proc.wait()
+            raise PhaseFailure("start", "cannot make the test's own mount namespace: "
+                                        + (said + proc.stdout.read()).decode(errors="replace").strip())
+        proc.stdout.close()
+
+    def _mntns(self) -> str:
+        return f"/proc/{self.holder.pid}/ns/mnt"
+
+    def criu_wrapper(self):
+        """An upstream test's criu runs in its own mount namespace, where its
+        host stage put the sources of its external mounts, as upstream's
+        criu runs where zdtm.py and that stage do."""
+        if self.holder is None:
+            return None
+        enter = [str(self._nsinit()), f"--enter={self._mntns()}", "--"]
+        return lambda argv, criu_bin: enter + list(argv)
+
+    def teardown(self) -> None:
+        if self.holder is not None:
+            self.holder.stdin.close()
+            self.holder.kill()
+            self.holder.wait()
+            self.engine.reaper.owned.discard(self.holder.pid)
+            self.holder = None
+        if self.own_root is not None and self.own_root.exists():
+            remove_root(self.own_root)
+
     # ---- running ---------------------------------------------------------------
+    def _nsinit(self) -> Path:
+        return self.engine.builder.tool(Path(__file__).with_name("nsinit.c"))
+
     def launch(self, argv: list, env: dict, cwd: Path, output, art: Path = None, drop_ids: bool = False,
                pass_fds=()):
         self._prepare()
-        nsinit = self.engine.builder.tool(Path(__file__).with_name("nsinit.c"))
         self.init_pidfile = art / "init.pid"
         test_pidfile = next(a.split("=", 1)[1] for a in argv if a.startswith("--pidfile="))
-        cmd = [str(nsinit), f"--root={self.root}", f"--init-pidfile={self.init_pidfile}",
-               f"--test-pidfile={test_pidfile}", "--hostname=zdtm-" + self.name]
+        cmd, root, binds = [str(self._nsinit())], self.root, self._binds()
+        if self.own_root:
+            self._prepare_own_root()
+            self._hold()
+            self.work = cwd
+            # The host stage runs in the work dir; inside, that is /zdtm/static
+            # with what the stage mounted there.
+            cmd += [f"--enter={self._mntns()}", "--own-root", "--host-stage=ZDTM_NEWNS=1",
+                    f"--cwd={self.inner_cwd}", f"--bind={cwd}:{self.inner_cwd}:rec", f"--etc-links={HOST_ETC}"]
+            # its files by that path too (upstream's library renames a
+            # pidfile made in the cwd: the same mount)
+            argv = [a.replace(f"={cwd}/", f"={self.inner_cwd}/", 1) for a in argv]
+            root, binds = self.own_root, self._own_binds()
+        cmd += [f"--root={root}", f"--init-pidfile={self.init_pidfile}",
+                f"--test-pidfile={test_pidfile}", "--hostname=zdtm-" + self.name]
         if self.userns:
             cmd += ["--userns", f"--uid-map={UID_MAP}", f"--gid-map={GID_MAP}"]
         if drop_ids:
             cmd.append("--drop-ids")
-        cmd += [f"--bind={src}:{dst}" + (":ro" if ro else "") for src, dst, ro in self._binds()]
+        cmd += [f"--bind={src}:{dst}" + (":ro" if ro else "") for src, dst, ro in binds]
         cmd += ["--", *argv]
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=output, stderr=output, close_fds=True, pass_fds=pass_fds)
@@ -187,13 +305,17 @@ class NamespaceFlavor(Flavor):
 
     def criu_opts(self, action: str) -> list:
         opts = []
-        for src, dst, _ in self._binds():
+        binds = self._binds()
+        if self.own_root:
+            # and the work dir, bound at /zdtm/static (with what the host stage mounted there)
+            binds = self._own_binds() + [(str(self.work), self.inner_cwd, False)]
+        for src, dst, _ in binds:
             if action == "dump":
                 opts += ["--external", f"mnt[{dst}]:{self._ext_key(dst)}"]
             else:
                 opts += ["--external", f"mnt[{self._ext_key(dst)}]:{src}"]
         if action == "restore":
-            opts += ["--root", str(self.root)]
+            opts += ["--root", str(self.own_root or self.root)]
         return opts
 
 

@@ -3,8 +3,11 @@
  * under an init process (pid 1) that criu dumps and restores with the tree.
  *
  *   nsinit --root=DIR --init-pidfile=FILE --test-pidfile=FILE
- *          [--userns] [--uid-map=...] [--gid-map=...] [--bind=SRC:DST[:ro]]...
- *          [--hostname=NAME] [--drop-ids] -- WORKLOAD ARGV...
+ *          [--userns] [--uid-map=...] [--gid-map=...] [--bind=SRC:DST[:ro|:rec]]...
+ *          [--hostname=NAME] [--drop-ids] [--enter=NSFILE] [--own-root]
+ *          [--host-stage=NAME=VALUE] [--cwd=DIR] [--etc-links=DIR] -- WORKLOAD ARGV...
+ *   nsinit --hold                        (a test's own mount namespace)
+ *   nsinit --enter=NSFILE -- CMD...      (run CMD in that namespace)
  *
  * The outer process clones the init into new pid, mount, net, ipc and uts
  * namespaces (plus a user namespace with --userns, whose maps it writes from
@@ -17,11 +20,26 @@
  * a copy of that) mounts /proc, a new devpts and a tmpfs /tmp, pivots into
  * DIR, brings up lo, then runs the workload's launcher. It stays as the reaper of the tree
  * and exits when the test process (read from --test-pidfile) is gone.
+ *
+ * Upstream's tests (zdtm.py's convention) get more: a root of their own
+ * (--own-root: writable, bound with what is mounted under it), a mount
+ * namespace of their own standing for the one criu and zdtm.py run in
+ * (--hold makes it, --enter joins it), and their "host stage" (--host-stage):
+ * upstream starts each test binary there with ZDTM_NEWNS=1, it may mount
+ * things (the sources of external mounts) and bind them into the root, then
+ * clones itself into new namespaces. We run it once that way, stop it at that
+ * clone and go on from the mount namespace it left.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,13 +59,13 @@
 
 struct bind {
 	char *src, *dst;
-	int ro;
+	int ro, rec;
 };
 
 static struct {
 	char *root, *init_pidfile, *test_pidfile, *hostname;
-	char *uid_map, *gid_map;
-	int userns, drop_ids, stage2, sync_fd;
+	char *uid_map, *gid_map, *enter, *host_stage, *cwd, *etc_links;
+	int userns, drop_ids, stage2, sync_fd, hold, own_root;
 	struct bind binds[MAX_BINDS];
 	int nr_binds;
 	char **argv;
@@ -107,9 +125,21 @@ static void parse(int argc, char **argv)
 		OPT("hostname", cfg.hostname);
 		OPT("uid-map", cfg.uid_map);
 		OPT("gid-map", cfg.gid_map);
+		OPT("enter", cfg.enter);
+		OPT("host-stage", cfg.host_stage);
+		OPT("cwd", cfg.cwd);
+		OPT("etc-links", cfg.etc_links);
 #undef OPT
 		if (!strcmp(a, "--userns")) {
 			cfg.userns = 1;
+			continue;
+		}
+		if (!strcmp(a, "--hold")) {
+			cfg.hold = 1;
+			continue;
+		}
+		if (!strcmp(a, "--own-root")) {
+			cfg.own_root = 1;
 			continue;
 		}
 		if (!strncmp(a, "--stage2=", 9)) {
@@ -142,6 +172,7 @@ static void parse(int argc, char **argv)
 			if (colon) {
 				*colon = 0;
 				b->ro = !strcmp(colon + 1, "ro");
+				b->rec = !strcmp(colon + 1, "rec");
 			}
 			continue;
 		}
@@ -149,9 +180,32 @@ static void parse(int argc, char **argv)
 		die("unknown option %s", a);
 	}
 	errno = 0;
-	if (cfg.stage2 ? !cfg.test_pidfile || !cfg.argv || !cfg.argv[0] :
-	    !cfg.root || !cfg.init_pidfile || !cfg.test_pidfile || !cfg.argv || !cfg.argv[0])
+	if (cfg.hold ? 0 :
+	    cfg.stage2 ? !cfg.test_pidfile || !cfg.argv || !cfg.argv[0] :
+	    !cfg.root ? !cfg.enter || !cfg.argv || !cfg.argv[0] :
+	    !cfg.init_pidfile || !cfg.test_pidfile || !cfg.argv || !cfg.argv[0])
 		die("usage: nsinit --root=DIR --init-pidfile=F --test-pidfile=F [...] -- CMD...");
+	if (cfg.host_stage && !strchr(cfg.host_stage, '='))
+		die("--host-stage=%s: expected NAME=VALUE", cfg.host_stage);
+}
+
+static void bind_all(void)
+{
+	char path[4096];
+	int i;
+
+	for (i = 0; i < cfg.nr_binds; i++) {
+		struct bind *b = &cfg.binds[i];
+
+		snprintf(path, sizeof(path), "%s%s", cfg.root, b->dst);
+		if (mount(b->src, path, NULL, MS_BIND | (b->rec ? MS_REC : 0), NULL))
+			die("binding %s to %s", b->src, path);
+		/* under a slave /, a bind would be a slave of the host's mount */
+		if (cfg.host_stage && mount(NULL, path, NULL, MS_PRIVATE, NULL))
+			die("making %s private", path);
+		if (b->ro && mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL))
+			die("making %s read-only", path);
+	}
 }
 
 /*
@@ -161,39 +215,65 @@ static void parse(int argc, char **argv)
  * mount copied from the host is locked, and a non-recursive bind of a
  * directory holding a locked mount fails (EINVAL) — as the state dir does
  * whenever another test has a mount in its work dir at that moment.
- * Not recursive: such mounts must not be copied in either.
+ * Not recursive: such mounts must not be copied in either. Only a test's own
+ * root and work dir (:rec) come with what its host stage mounted there.
  */
 static void prepare_root(void)
 {
-	char path[4096];
-	int i;
-
+	/* Slave, not private, after a host stage: the masters it gave its
+	 * mounts (upstream's external-master tests) stay; nothing goes back. */
 	if (unshare(CLONE_NEWNS))
 		die("unshare(CLONE_NEWNS)");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+	if (mount(NULL, "/", NULL, MS_REC | (cfg.host_stage ? MS_SLAVE : MS_PRIVATE), NULL))
 		die("making / private");
-	if (mount(cfg.root, cfg.root, NULL, MS_BIND, NULL))
+	if (mount(cfg.root, cfg.root, NULL, MS_BIND | (cfg.own_root ? MS_REC : 0), NULL))
 		die("binding %s onto itself", cfg.root);
-	/* The root is shared by every test and cached: nobody writes into it. */
-	if (mount(NULL, cfg.root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL))
+	if (cfg.own_root) {
+		if (mount(NULL, cfg.root, NULL, MS_PRIVATE, NULL))
+			die("making %s private", cfg.root);
+	/* The shared root is cached for every test: nobody writes into it. */
+	} else if (mount(NULL, cfg.root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL)) {
 		die("making %s read-only", cfg.root);
-	for (i = 0; i < cfg.nr_binds; i++) {
-		struct bind *b = &cfg.binds[i];
-
-		snprintf(path, sizeof(path), "%s%s", cfg.root, b->dst);
-		if (mount(b->src, path, NULL, MS_BIND, NULL))
-			die("binding %s to %s", b->src, path);
-		if (b->ro && mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL))
-			die("making %s read-only", path);
 	}
+	bind_all();
+}
+
+/*
+ * --etc-links=DIR: a writable /etc (upstream's tests write there; their
+ * root's is an empty directory) still showing what ours has: a tmpfs with,
+ * for each entry of /etc, a symlink to DIR/NAME (where /etc is bound).
+ * A tmpfs: this takes no time, where a disk may take 100 ms.
+ */
+static void mount_etc_links(void)
+{
+	char path[4096], target[4096];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/etc", cfg.root);
+	if (mount("zdtm-etc", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0777,size=1m"))
+		die("mounting a tmpfs on %s", path);
+	d = opendir("/etc");
+	if (!d)
+		die("opendir /etc");
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/etc/%s", cfg.root, e->d_name);
+		snprintf(target, sizeof(target), "%s/%s", cfg.etc_links, e->d_name);
+		if (symlink(target, path))
+			die("symlink %s", path);
+	}
+	closedir(d);
 }
 
 /* The init, in its namespaces: what must be mounted from inside, then pivot. */
 static void enter_root(void)
 {
-	char path[4096], cwd[4096];
+	char path[4096], cwd[4096], *inside = cfg.cwd ? cfg.cwd : cwd;
 
-	/* The work dir keeps its path inside (the work dirs are bound there). */
+	/* The work dir keeps its path inside (the work dirs are bound there),
+	 * unless --cwd says where it is (upstream's /zdtm/static). */
 	if (!getcwd(cwd, sizeof(cwd)))
 		die("getcwd");
 	/* In a user namespace the copied root is locked, and pivot_root
@@ -203,6 +283,8 @@ static void enter_root(void)
 	snprintf(path, sizeof(path), "%s/tmp", cfg.root);
 	if (mount("zdtm-tmp", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"))
 		die("mounting a tmpfs on %s", path);
+	if (cfg.etc_links)
+		mount_etc_links();
 	/* proc before the pivot: in a user namespace the kernel only allows a
 	 * new proc mount while a fully visible one is still in this mount ns. */
 	snprintf(path, sizeof(path), "%s/proc", cfg.root);
@@ -217,8 +299,8 @@ static void enter_root(void)
 		die("pivot_root %s", cfg.root);
 	if (umount2(".", MNT_DETACH))
 		die("detaching the old root");
-	if (chdir(cwd))
-		die("chdir %s inside the new root", cwd);
+	if (chdir(inside))
+		die("chdir %s inside the new root", inside);
 }
 
 static void loopback_up(void)
@@ -320,7 +402,7 @@ static int init_main(void *arg)
 static int init_stage2(void)
 {
 	pid_t launcher, test_pid, pid;
-	int status, sync_fd = cfg.sync_fd;
+	int status, noreap, sync_fd = cfg.sync_fd;
 	char c;
 
 	fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
@@ -356,13 +438,208 @@ static int init_stage2(void)
 	if (c != 0)
 		return c;
 
+	/* As upstream's ns init: with ZDTM_NOREAP (helper_zombie_child keeps a
+	 * zombie for criu to dump), wait for the test only, reap nobody else. */
+	noreap = getenv("ZDTM_NOREAP") != NULL;
 	for (;;) {
-		pid = waitpid(-1, &status, 0);
+		pid = waitpid(noreap ? test_pid : -1, &status, 0);
 		if (pid == test_pid)
 			return 0;
 		if (pid < 0 && errno == ECHILD)
 			return 0;
 	}
+}
+
+/* --enter: join a test's own mount namespace, keeping the cwd's path. */
+static void enter_mntns(const char *nsfile)
+{
+	char cwd[4096];
+	int fd;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		die("getcwd");
+	fd = open(nsfile, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("opening %s", nsfile);
+	if (setns(fd, CLONE_NEWNS))
+		die("entering the mount namespace %s", nsfile);
+	close(fd);
+	/* setns() left us at that namespace's root */
+	if (chdir(cwd))
+		die("chdir %s in %s", cwd, nsfile);
+}
+
+/*
+ * --hold: a test's own copy of the harness's mount namespace, where its
+ * criu (and upstream's host stage) run: a slave, so nothing done in it
+ * reaches the host, gone with this process. Says "ready" on stdout, then
+ * lives until stdin (the harness's pipe) ends.
+ */
+static int hold(void)
+{
+	char c;
+
+	if (unshare(CLONE_NEWNS))
+		die("unshare(CLONE_NEWNS)");
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL))
+		die("making / a slave");
+	if (write(1, "ready\n", 6) != 6)
+		die("reporting ready");
+	close(1);
+	while (read(0, &c, 1) > 0 || errno == EINTR)
+		;
+	return 0;
+}
+
+#if defined(__x86_64__)
+#define NATIVE_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_ARCH AUDIT_ARCH_AARCH64
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NATIVE_ARCH AUDIT_ARCH_PPC64LE
+#elif defined(__s390x__)
+#define NATIVE_ARCH AUDIT_ARCH_S390X
+#define CLONE_FLAGS_ARG 1	/* clone(stack, flags, ...) there */
+#elif defined(__riscv) && __riscv_xlen == 64
+#define NATIVE_ARCH AUDIT_ARCH_RISCV64
+#endif
+#ifndef CLONE_FLAGS_ARG
+#define CLONE_FLAGS_ARG 0
+#endif
+#ifndef __NR_clone3
+#define __NR_clone3 435
+#endif
+/* the low 32 bits of clone's flags, where CLONE_NEWPID is */
+#define CLONE_FLAGS_LOW (offsetof(struct seccomp_data, args[CLONE_FLAGS_ARG]) + \
+			 (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? 4 : 0))
+
+/* A seccomp listener that stops this process at a clone(CLONE_NEWPID)
+ * (upstream's ns_create); clone3 says ENOSYS so that glibc uses clone. */
+static int trap_newpid_clone(void)
+{
+#ifdef NATIVE_ARCH
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, CLONE_FLAGS_LOW),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWPID, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	int fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+
+	if (fd < 0)
+		die("installing the seccomp filter of the host stage");
+	return fd;
+#else
+	errno = 0;
+	die("--host-stage: no seccomp filter for this architecture");
+	return -1;
+#endif
+}
+
+static void send_fd(int sk, int fd)
+{
+	char c = 0, buf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(sk, &msg, 0) != 1)
+		die("passing the seccomp listener");
+}
+
+static int recv_fd(int sk)
+{
+	char c, buf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf) };
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sk, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+/* The host stage's mount namespace once it clones; it is then killed. */
+static int wait_for_clone(pid_t pid, int listener)
+{
+	struct pollfd pfd = { .fd = listener, .events = POLLIN };
+	struct seccomp_notif req;
+	char path[64];
+	int ns = -1, status = 0;
+
+	while (listener >= 0 && poll(&pfd, 1, -1) < 0)
+		if (errno != EINTR)
+			die("poll");
+	if (listener >= 0 && (pfd.revents & POLLIN)) {
+		memset(&req, 0, sizeof(req));
+		if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req))
+			die("receiving the host stage's clone");
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", req.pid);
+		ns = open(path, O_RDONLY | O_CLOEXEC);
+		/* still blocked in that clone: the namespace is the one it made */
+		if (ns >= 0 && ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id)) {
+			close(ns);
+			ns = -1;
+		}
+	}
+	kill(-pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	if (listener >= 0)
+		close(listener);
+	errno = 0;
+	if (ns < 0)
+		die("upstream's host stage (%s %s) ended before cloning its namespaces (status 0x%x)",
+		    cfg.host_stage, cfg.argv[0], status);
+	return ns;
+}
+
+/* --host-stage=NAME=VALUE: see the top of this file. */
+static void host_stage(void)
+{
+	char cwd[4096];
+	int sk[2], ns;
+	pid_t pid;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		die("getcwd");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sk))
+		die("socketpair");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		setpgid(0, 0);
+		putenv(cfg.host_stage);
+		send_fd(sk[1], trap_newpid_clone());
+		execv(cfg.argv[0], cfg.argv);
+		die("exec %s", cfg.argv[0]);
+	}
+	close(sk[1]);
+	ns = wait_for_clone(pid, recv_fd(sk[0]));
+	close(sk[0]);
+	if (setns(ns, CLONE_NEWNS))
+		die("entering the host stage's mount namespace");
+	close(ns);
+	if (chdir(cwd))
+		die("chdir %s in the host stage's mount namespace", cwd);
 }
 
 int main(int argc, char **argv)
@@ -376,6 +653,16 @@ int main(int argc, char **argv)
 	parse(argc, argv);
 	if (cfg.stage2)
 		return init_stage2();
+	if (cfg.enter)
+		enter_mntns(cfg.enter);
+	if (cfg.hold)
+		return hold();
+	if (!cfg.root) {
+		execvp(cfg.argv[0], cfg.argv);
+		die("exec %s", cfg.argv[0]);
+	}
+	if (cfg.host_stage)
+		host_stage();
 	if (cfg.userns)
 		flags |= CLONE_NEWUSER;
 	prepare_root();

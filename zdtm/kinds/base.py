@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..build import Builder, Executable
 from ..desc import Desc
@@ -20,12 +20,15 @@ class Hooks:
     """Called at the points of the cycle (upstream's NAME.hook). The default
     kind has none. `stage` is one of post-start, pre-dump, pre-restore,
     post-restore, clean; raising Skip or PhaseFailure ends the test.
-    test_pid: the test's pid as it sees it; log: where the hook's output
-    goes (appended)."""
+    root_pid(): the host pid of the tree's root (the test, or the ns
+    flavors' init), as upstream's pidfile holds it; None while unknown (it
+    may become known while the post-start hook runs). log: where the hook's
+    output goes (appended), in the test's artifacts dir (root's), where the
+    hook may keep files of its own."""
 
     present = False
 
-    def call(self, stage: str, *, test_pid: Optional[int], log: Path, timeout: float,
+    def call(self, stage: str, *, root_pid: Callable[[], Optional[int]], log: Path, timeout: float,
              images: Optional[Path] = None) -> None:
         return None
 

@@ -20,22 +20,30 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
+from .. import hostwide
 from ..build import BuildError, Builder, Executable, digest
 from ..desc import Desc
 from ..outcome import PhaseFailure, Skip
+from ..provision import ProvisionError
+from ..provision.pycriu import find_pycriu, provision_pycriu
 from ..workload import SuiteError, TestRoot, Workload
 from .base import Hooks, WorkloadKind
 
 SUBDIRS = ("static", "transition")
 MAKE_TIMEOUT = 600
 CHECKSKIP_TIMEOUT = 60
-# Upstream's library switches to the protocol's ids itself; ZDTM_NEWNS and
-# friends are not set: our flavors make the namespaces, not the test binary.
+# Upstream's library switches to the protocol's ids itself. zdtm.py exports
+# ZDTM_NEWNS=1 (and ZDTM_ROOT, ...) in its ns flavors: a binary then runs its
+# "host stage" and clones itself into namespaces. Our ns flavors make the
+# namespaces and run that stage (flavors/ns.py upstream_env); h gets none.
+NEWNS_ENV = (("ZDTM_NEWNS", "1"),)
 LIST_TARGET = "zdtm-harness-list-tests"
 
 
@@ -98,7 +106,7 @@ def _exclusions(root: TestRoot) -> dict:
 
 def test_dir(workload: Workload) -> Path:
     """The tree's test/ directory: where upstream's zdtm.py runs checkskips
-    and hooks from (they find zdtm/static/... and ../lib from there)."""
+    and hooks from (hooks get a stand-in of it: UpstreamHook)."""
     return workload.root.path.parent.parent
 
 
@@ -132,6 +140,25 @@ def _start_args(root: Path, name: str) -> tuple:
     raise BuildError(f"{root.name}/{name}: upstream's Makefile has no start command for {name}.pid", out)
 
 
+def _protocol_env(workload: Workload, desc: Desc) -> tuple:
+    """What upstream's zdtm.py and test library say through the environment
+    besides the ids: the pre-dump notification fds of a pre-dump-notify test
+    (zdtm.py's numbers; the library makes pipes there, without them such a
+    test stops waiting at once: "Fd criu_status_in is not initialized"), and
+    ZDTM_NOREAP when the test asks its ns init not to reap (upstream's init
+    is the test binary itself, which sees the test's own setenv; ours, nsinit,
+    sees only what it is started with)."""
+    env = []
+    if "pre-dump-notify" in desc.flags:
+        env += [("ZDTM_NOTIFY_FDIN", "100"), ("ZDTM_NOTIFY_FDOUT", "101")]
+    try:
+        if re.search(r'setenv\(\s*"ZDTM_NOREAP"', workload.source.read_text(errors="replace")):
+            env.append(("ZDTM_NOREAP", "1"))
+    except OSError:
+        pass
+    return tuple(env)
+
+
 @contextmanager
 def _tree_lock(top: Path):
     """One make at a time per tree, whatever state dir the harness uses
@@ -161,50 +188,187 @@ def _build(builder: Builder, workload: Workload) -> Executable:
         os.chmod(tmp / name, 0o755)
 
     out = builder.build_once(key, stage)
-    return Executable((str(out / name), *args))
+    return Executable((str(out / name), *args), NEWNS_ENV)
 
+
+
+# Hooks run python3 and ip from the system (pyenv's python3 lacks the modules).
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+HOOK_POLL = 0.05
+# A hook that adds devices in the host's network namespace.
+HOST_NET = re.compile(rb"\bip\s+(?:link|l|netns)\s+add\b")
 
 
 class UpstreamHook(Hooks):
-    """Upstream's NAME.hook, called as its zdtm.py does (--post-start,
-    --pre-dump, --pre-restore, --post-restore, --clean), as root, from the
-    tree's test/ directory (hooks find criu's lib/ from there)."""
+    """Upstream's NAME.hook, called as its zdtm.py does (--post-start while
+    the test starts, --pre-dump, --pre-restore, --post-restore, --clean), as
+    root. Its cwd is the test's own stand-in for the tree's test/ directory
+    (_hook_dir), so that what upstream's hooks read relative to it is there:
+    zdtm/<static|transition>/NAME.pid (.pid.inprogress while the test starts)
+    with the host pid of the tree's root, as upstream's pidfiles hold it, and
+    ../lib, the tree's lib/. Two runs of one tree never share them, and
+    nothing lands in the tree. Python hooks find the provisioned pycriu."""
 
     present = True
 
-    def __init__(self, path: Path, cwd: Path):
-        self.path, self.cwd = path, cwd
+    def __init__(self, path: Path, tree: Path, subdir: str):
+        self.path, self.tree, self.subdir = path, tree, subdir
+        self.pycriu_error: Optional[str] = None
+        self.links: Optional[set] = None     # the host's links before --post-start
+        self.host_net = None                 # the host-wide lock of HOST_NET hooks
 
-    def call(self, stage: str, *, test_pid: Optional[int], log: Path, timeout: float,
+    def call(self, stage: str, *, root_pid, log: Path, timeout: float,
              images: Optional[Path] = None) -> None:
         arg = f"--{stage}"
-        env = dict(os.environ)
-        if test_pid:
-            env["ZDTM_TEST_PID"] = str(test_pid)
-        if images is not None:
-            env["ZDTM_IMG_DIR"] = str(images)
+        cwd = self._hook_dir(log.parent)
+        pidfile = cwd / "zdtm" / self.subdir / f"{self.path.stem}.pid"
+        starting = pidfile.with_name(pidfile.name + ".inprogress")
+        pid = root_pid()
+        _unlink(starting)
+        # As upstream's: NAME.pid once the test is ready, gone with the tree
+        # (after the dump, at the end); NAME.pid.inprogress while it starts.
+        if stage in ("post-start", "pre-restore", "clean") or not pid:
+            _unlink(pidfile)
+        else:
+            _write_pid(pidfile, pid)
+        if stage == "post-start":
+            self._take_host_net()
         try:
-            res = subprocess.run([str(self.path), arg], cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
-            rc, output = res.returncode, res.stdout
-        except subprocess.TimeoutExpired as e:
-            rc, output = None, e.output if isinstance(e.output, str) else ""
-        with open(log, "a") as f:
-            f.write(f"$ {self.path.name} {arg}\n{output}[exit {rc}]\n")
+            rc, output = self._run(arg, cwd, log, timeout, self._env(pid, images, log),
+                                   (starting, root_pid) if stage == "post-start" else None)
+            with open(log, "a") as f:
+                f.write(f"$ {self.path.name} {arg}\n{output}[exit {rc}]\n")
+                if stage == "clean":
+                    self._remove_links(f)
+        finally:
+            if stage == "clean" and self.host_net is not None:
+                self.host_net.close()
+                self.host_net = None
         if rc != 0:
             self._fail(arg, rc, output, timeout)
+
+    def _take_host_net(self) -> None:
+        """A hook making devices of fixed names in the host's netns (cr_veth,
+        cr_veth02, macvlan: zdtm.py gives each test a netns of its own, zdtm_ct)
+        runs alone on the host, from --post-start to --clean."""
+        self.links = _host_links()
+        try:
+            if self.host_net is None and HOST_NET.search(self.path.read_bytes()):
+                self.host_net = hostwide.lock("upstream-host-net")
+                self.links = _host_links()
+        except OSError:
+            pass
+
+    def _remove_links(self, log) -> None:
+        """Links named zdtm* the hooks made on the host and left (cr_veth's
+        bridge zdtmbr0): zdtm_ct's netns would take them away; here they
+        would break the next test's hook (macvlan: "File exists")."""
+        if self.links is None or self.host_net is None:
+            return
+        for name in sorted(n for n in _host_links() - self.links if n.startswith("zdtm")):
+            try:
+                res = subprocess.run(["ip", "link", "del", name], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, timeout=30)
+                said = f"exit {res.returncode} {res.stdout.strip()}"
+            except (OSError, subprocess.SubprocessError) as e:
+                said = str(e)
+            log.write(f"(zdtm) removed the host link {name} the hook left: {said}\n")
+
+    def _hook_dir(self, art: Path) -> Path:
+        """art/hook-tree/test: the hook's cwd; art/hook-tree/lib: the tree's lib/."""
+        top = art / "hook-tree"
+        (top / "test" / "zdtm" / self.subdir).mkdir(parents=True, exist_ok=True)
+        lib = self.tree.parent / "lib"
+        if lib.is_dir() and not (top / "lib").is_symlink():
+            (top / "lib").symlink_to(lib)
+        return top / "test"
+
+    def _env(self, pid: Optional[int], images: Optional[Path], log: Path) -> dict:
+        env = dict(os.environ)
+        paths = [SYSTEM_PATH, env.get("PATH", "")]
+        pycriu = self._pycriu(log)
+        if pycriu:
+            paths.insert(0, str(pycriu.crit.parent))
+            env["PYTHONPATH"] = ":".join(p for p in (str(pycriu.site), env.get("PYTHONPATH")) if p)
+        env["PATH"] = ":".join(p for p in paths if p)
+        if pid:
+            env["ZDTM_TEST_PID"] = str(pid)
+        if images is not None:
+            # upstream's: the directory of the iterations' image dirs (1/, 2/, ...)
+            env["ZDTM_IMG_DIR"] = str(images.parent)
+        return env
+
+    def _pycriu(self, log: Path):
+        """The provisioned pycriu (provisioned now if this hook imports it)."""
+        found = find_pycriu()
+        if found or self.pycriu_error is not None:
+            return found
+        try:
+            if b"pycriu" not in self.path.read_bytes():
+                return None
+            with open(log, "a") as f:
+                return provision_pycriu(log=lambda m: print(m, file=f, flush=True))
+        except (OSError, ProvisionError) as e:
+            self.pycriu_error = str(e).splitlines()[0]
+            return None
+
+    def _run(self, arg: str, cwd: Path, log: Path, timeout: float, env: dict, starting) -> tuple:
+        """(exit status or None on timeout, output). starting: (pidfile,
+        root_pid) to write the pid into as soon as it is known."""
+        with tempfile.TemporaryFile(dir=log.parent) as out:
+            proc = subprocess.Popen([str(self.path), arg], cwd=cwd, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + timeout
+            while True:
+                if starting and (pid := starting[1]()):
+                    _write_pid(starting[0], pid)
+                    starting = None
+                try:
+                    rc = proc.wait(timeout=HOOK_POLL)
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() > deadline:
+                        proc.kill()
+                        proc.wait()
+                        rc = None
+                        break
+            out.seek(0)
+            return rc, out.read().decode(errors="replace")
 
     def _fail(self, arg: str, rc: Optional[int], output: str, timeout: float) -> None:
         missing = re.search(r"^(?:ModuleNotFoundError: No module named '([^']+)'|"
                             r"ImportError: cannot import name '[^']+' from (?:partially initialized module )?"
                             r"'([^']+)')", output, re.M)
         if missing:
-            raise Skip(f"{self.path.name} needs the Python module '{missing.group(1) or missing.group(2)}'"
-                       f", not usable here ({missing.group(0)[:160]})")
+            module = missing.group(1) or missing.group(2)
+            why = f"; provisioning it failed: {self.pycriu_error}" if module == "pycriu" and self.pycriu_error else ""
+            raise Skip(f"{self.path.name} needs the Python module '{module}', not usable here "
+                       f"({missing.group(0)[:160]}){why}")
         how = f"did not finish within {timeout:g}s" if rc is None else f"exited with {rc}"
         said = [line for line in output.strip().splitlines() if line.strip()]
         raise PhaseFailure("hook", f"{self.path.name} {arg} {how}" + (f": {said[-1].strip()}" if said else ""),
                            details=output)
+
+
+def _host_links() -> set:
+    try:
+        return set(os.listdir("/sys/class/net"))
+    except OSError:
+        return set()
+
+
+def _write_pid(path: Path, pid: int) -> None:
+    # Whole or absent, as upstream's write_pidfile (the hooks poll for it).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(str(pid))
+    os.replace(tmp, path)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 class UpstreamKind(WorkloadKind):
@@ -228,14 +392,17 @@ class UpstreamKind(WorkloadKind):
         return path.suffix == ".c" and path.stem in test_names(root.path)
 
     def build(self, builder: Builder, workload: Workload, desc: Desc) -> Executable:
-        return _build(builder, workload)
+        exe = _build(builder, workload)
+        return Executable(exe.argv, exe.env + _protocol_env(workload, desc))
 
     def skip_reason(self, workload: Workload) -> Optional[str]:
         return _checkskip(workload)
 
     def hooks(self, workload: Workload) -> Hooks:
         hook = workload.root.path / f"{workload.stem}.hook"
-        return UpstreamHook(hook, test_dir(workload)) if os.access(hook, os.X_OK) else super().hooks(workload)
+        if not os.access(hook, os.X_OK):
+            return super().hooks(workload)
+        return UpstreamHook(hook, test_dir(workload), workload.root.path.name)
 
     def criu_opts(self, builder: Builder, workload: Workload, desc: Desc, criu_bin: Optional[str]) -> list:
         # Upstream's crlib tests keep their criu plugin beside them.

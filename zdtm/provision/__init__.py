@@ -29,7 +29,8 @@ Modules, each importing only siblings listed above it:
     stamp         the stamp of a finished provisioning, the lock
     prefix        assembling the prefix (libraries, patchelf), recognising it
     criu          provision_criu, criu_check, find_criu
-    source        provision_criu_source (upstream's ZDTM tests)
+    pycriu        provision_pycriu, find_pycriu (pycriu and crit for upstream's hooks)
+    source        provision_criu_source (upstream's ZDTM tests, with pycriu)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .apt_sources import (AptSource, base_codename, derive_base_source, parse_de
 from .common import ProvisionError
 from .criu import criu_check, find_criu, provision_criu
 from .prefix import criu_prefix, plugin_include_dir
+from .pycriu import Pycriu, find_pycriu, provision_pycriu
 from .source import provision_criu_source
 from .stamp import read_stamp
 
@@ -47,6 +49,9 @@ __all__ = [
     "find_criu",
     "provision_criu",
     "provision_criu_source",
+    "provision_pycriu",
+    "find_pycriu",
+    "Pycriu",
     "criu_check",
     "criu_prefix",
     "plugin_include_dir",

@@ -1,6 +1,7 @@
 """The source of the provisioned criu's version (upstream's tarball as in
 Debian's source package, verified against the signed source index): its
-test/zdtm is upstream's ZDTM tree, which ``--upstream`` runs."""
+test/zdtm is upstream's ZDTM tree, which ``--upstream`` runs. pycriu and
+crit of the same version come with it (some of that tree's hooks need them)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .apt_sources import _mirror, _resolve_keyring, _system_apt_passthrough, bas
 from .common import (T_APT_DOWNLOAD, T_APT_QUERY, T_DPKG, Log, ProvisionError, _fix_permissions, _run,
                      _safe_version, _tail)
 from .criu import provision_criu
+from .pycriu import provision_pycriu
 from .stamp import _Lock, read_stamp
 
 SOURCE_LOCK_NAME = "criu-source.lock"
@@ -40,12 +42,17 @@ def _download(url: str, dest: Path, algo: str, digest: str) -> None:
 def provision_criu_source(cache_dir: Path | None = None, log: Log = print) -> Path:
     """The source tree of the provisioned criu's version (Debian's source
     package, fetched and verified by apt): its test/zdtm is upstream's ZDTM
-    tree, to run with ``--upstream``. Returns the tree; quick when present."""
+    tree, to run with ``--upstream``. Returns the tree; quick when present.
+    Also provisions pycriu and crit of that version for the tree's hooks."""
     cache_dir = Path(cache_dir or default_cache_dir()).absolute()
     st = read_stamp(cache_dir)
     if not st:
         provision_criu(cache_dir, log)
         st = read_stamp(cache_dir)
+    try:
+        provision_pycriu(cache_dir, log)
+    except ProvisionError as e:     # only the hooks that import pycriu need it: they skip
+        log(f"provision: warning: no pycriu for upstream's hooks: {e}")
     version, suite = st["version"], st["suite"]
     safe_ver = _safe_version(version)
     final = cache_dir / f"criu-src-{safe_ver}"

@@ -30,7 +30,8 @@ def _from_junit(path: Path) -> dict:
         props = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
         kernel = props.get("zdtm_kernel", kernel)
         for case in suite.iter("testcase"):
-            p = {e.get("name"): e.get("value") or "" for e in case.findall("properties/property")}
+            case_props = case.findall("properties/property")
+            p = {e.get("name"): e.get("value") or "" for e in case_props}
             if "zdtm_test" not in p:
                 continue
             outcome = "passed"
@@ -46,7 +47,8 @@ def _from_junit(path: Path) -> dict:
                 outcome=outcome, phase=p.get("phase") or None, message=p.get("message", ""),
                 duration=float(case.get("time", 0) or 0),
                 timings={k[5:]: float(v) for k, v in p.items() if k.startswith("time_")},
-                identity=p.get("identity", ""), artifacts=p.get("artifacts", ""), kernel=kernel, machine=host)))
+                identity=p.get("identity", ""), artifacts=p.get("artifacts", ""), kernel=kernel, machine=host,
+                warnings=[e.get("value") for e in case_props if e.get("name") == "warning" and e.get("value")])))
     return {"schema": SCHEMA, "run": {"run_dir": str(path), "started": 0, "finished": None, "wall": 0,
                                       "argv": [], "shard": None},
             "machine": {"hostname": host, "kernel": kernel, "arch": "", "facts": {}},
@@ -75,7 +77,8 @@ def merge(docs: list) -> dict:
     tests = OrderedDict()
     for d in docs:
         for t in d["tests"]:
-            tests[(t["id"], t["kernel"], t["machine"])] = t
+            # reports written before tests had warnings: none
+            tests[(t["id"], t["kernel"], t["machine"])] = {**t, "warnings": t.get("warnings", [])}
     runs = [d["run"] for d in docs]
     hosts = sorted({t["machine"] for t in tests.values()})
     kernels = sorted({t["kernel"] for t in tests.values()})
@@ -132,6 +135,8 @@ def terminal(doc: dict) -> str:
     out.append(f"\n{c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped")
     out += [f"FAILED {t['id']} ({t['kernel']}, {t['machine']}): phase {t['phase']}: {t['message']}"
             for t in doc["tests"] if t["outcome"] == "failed"]
+    out += [f"WARNING {t['id']} ({t['kernel']}, {t['machine']}): {w}"
+            for t in doc["tests"] for w in t.get("warnings", [])]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -148,6 +153,10 @@ def markdown(doc: dict) -> str:
         out.append("\n| failed | phase | message |\n|---|---|---|")
         out += [f"| {t['id']} ({t['kernel']}, {t['machine']}) | {t['phase']} | "
                 f"{t['message'].replace('|', '/').splitlines()[0] if t['message'] else ''} |" for t in fails]
+    warned = [(t, w) for t in doc["tests"] for w in t.get("warnings", [])]
+    if warned:
+        out.append("\n| warning (known criu deviation) | |\n|---|---|")
+        out += [f"| {t['id']} ({t['kernel']}, {t['machine']}) | {w.replace('|', '/')} |" for t, w in warned]
     return "\n".join(out) + "\n"
 
 

@@ -26,6 +26,7 @@ class TestRecord:
     artifacts: str = ""
     kernel: str = ""
     machine: str = ""
+    warnings: list = field(default_factory=list)    # known criu deviations an upstream test passed with
 
     @property
     def variant(self) -> str:
@@ -45,7 +46,8 @@ def record_from_report(report, kernel: str, machine: str) -> Optional[TestRecord
         modes=[m for m in props.get("zdtm_modes", "").split(",") if m], outcome=report.outcome,
         phase=props.get("phase") or None, message=message, duration=round(report.duration, 3),
         timings={k[5:]: v for k, v in props.items() if k.startswith("time_")},
-        identity=props.get("identity", ""), artifacts=props.get("artifacts", ""), kernel=kernel, machine=machine)
+        identity=props.get("identity", ""), artifacts=props.get("artifacts", ""), kernel=kernel, machine=machine,
+        warnings=[v for k, v in report.user_properties if k == "warning"])
 
 
 @dataclass

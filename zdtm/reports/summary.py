@@ -5,6 +5,18 @@ from __future__ import annotations
 SLOWEST = 5
 
 
+def warning_lines(tests: list) -> list:
+    """The warnings of the tests that have any (known criu deviations)."""
+    warned = [t for t in tests if t.warnings]
+    if not warned:
+        return []
+    out = [f"zdtm: WARNINGS: {len(warned)} test{'s' if len(warned) > 1 else ''} with known criu deviations "
+           f"(accepted for upstream's tests; --strict-outside fails them):"]
+    for t in warned:
+        out += [f"zdtm:   {t.id}: {w}" for w in t.warnings]
+    return out
+
+
 def lines(results, reports: dict) -> list:
     counts = results.counts()
     if not counts:
@@ -22,6 +34,7 @@ def lines(results, reports: dict) -> list:
     if ran:
         slow = sorted(ran, key=lambda t: -t.duration)[:SLOWEST]
         out.append("zdtm: slowest: " + ", ".join(f"{t.id} {t.duration:.1f}s" for t in slow))
+    out += warning_lines(results.tests)
     for what, path in reports.items():
         out.append(f"zdtm: {what} report: {path}")
     return out
