@@ -105,3 +105,19 @@ def real_criu():
     """The criu the harness would use (provisioned if needed)."""
     res = run_zdtm("provision", check=0)
     return res.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def trivial_engine(reachable_dir, real_criu):
+    """An in-process engine over a suite of one trivial workload, images kept."""
+    from zdtm.config import Settings
+    from zdtm.engine import Engine
+    from zdtm.suite import Suite
+    root = reachable_dir / "suite"
+    (root / "static").mkdir(parents=True)
+    shutil.copy(WORKLOADS / "trivial.c", root / "static" / "trivial.c")
+    (root / "suite.yaml").write_text("roots:\n  - name: static\n    path: static\n")
+    eng = Engine(Settings(criu_bin=real_criu, state_dir=reachable_dir / "state", keep_img="always"),
+                 Suite.load(root / "suite.yaml"))
+    eng.start_session()
+    return eng

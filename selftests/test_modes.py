@@ -2,19 +2,16 @@
 plugs into the cycle (its options reach criu, its hooks are called in
 order), and a mode that fails a step fails the test in that phase with
 nothing left behind."""
-import shutil
 
 import pytest
 
-from conftest import WORKLOADS, tasks_mentioning
+from conftest import tasks_mentioning
 from zdtm.config import Settings
 from zdtm.cycle import TestRun
-from zdtm.engine import Engine
 from zdtm.modes import MODES, active_modes, variant_name
 from zdtm.modes.base import Mode
 from zdtm.modes.plain import PlainMode
 from zdtm.outcome import PhaseFailure
-from zdtm.suite import Suite
 
 
 class StatsMode(Mode):
@@ -56,15 +53,8 @@ class StatsMode(Mode):
 
 
 @pytest.fixture
-def engine(reachable_dir, real_criu):
-    root = reachable_dir / "suite"
-    (root / "static").mkdir(parents=True)
-    shutil.copy(WORKLOADS / "trivial.c", root / "static" / "trivial.c")
-    (root / "suite.yaml").write_text("roots:\n  - name: static\n    path: static\n")
-    eng = Engine(Settings(criu_bin=real_criu, state_dir=reachable_dir / "state", keep_img="always"),
-                 Suite.load(root / "suite.yaml"))
-    eng.start_session()
-    return eng
+def engine(trivial_engine):
+    return trivial_engine
 
 
 def test_a_new_mode_plugs_into_the_real_cycle(engine, reachable_dir):

@@ -1,19 +1,16 @@
 """The trust boundary between the harness (root) and the workload uid."""
 import json
 import os
-import shutil
 import struct
 
 import pytest
 
-from conftest import WORKLOADS, run_zdtm, tasks_mentioning
+from conftest import run_zdtm, tasks_mentioning
 from zdtm import images
-from zdtm.config import WORKLOAD_GID, WORKLOAD_UID, Settings
+from zdtm.config import WORKLOAD_GID, WORKLOAD_UID
 from zdtm.cycle import TestRun
-from zdtm.engine import Engine
 from zdtm.modes.base import Mode
 from zdtm.modes.plain import PlainMode
-from zdtm.suite import Suite
 
 
 @pytest.mark.parametrize("how", ["owned by the workload uid", "writable by others"])
@@ -94,17 +91,10 @@ class ForgeMode(Mode):
 
 
 @pytest.fixture
-def engine(reachable_dir, real_criu):
-    root = reachable_dir / "suite"
-    (root / "static").mkdir(parents=True)
-    shutil.copy(WORKLOADS / "trivial.c", root / "static" / "trivial.c")
-    (root / "suite.yaml").write_text("roots:\n  - name: static\n    path: static\n")
-    eng = Engine(Settings(criu_bin=real_criu, state_dir=reachable_dir / "state", keep_img="always"),
-                 Suite.load(root / "suite.yaml"))
-    eng.start_session()
-    if eng.facts.strategy != "owner-dump":
-        pytest.skip(f"identity {eng.facts.strategy}: criu dumps as root here, the images are root's anyway")
-    return eng
+def engine(trivial_engine):
+    if trivial_engine.facts.strategy != "owner-dump":
+        pytest.skip(f"identity {trivial_engine.facts.strategy}: criu dumps as root here, the images are root's anyway")
+    return trivial_engine
 
 
 def test_images_are_roots_before_a_root_restore(engine, reachable_dir):

@@ -16,23 +16,12 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Optional
 
 from .guards.cgroups import cgroup_dirs, remove_cgroups
 from .guards.iptables import delete_rule, host_filter_rules
 from .guards.mounts import mountpoints, unmount
 from .hostwide import host_dir, try_lock
-from .procs import descendants, proc_state
-
-
-def start_time(pid: int) -> Optional[int]:
-    """The kernel's start time of pid (jiffies since boot), None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return int(data[data.rindex(")") + 2:].split()[19])
+from .procs import descendants, proc_state, start_time
 
 
 class NullJournal:

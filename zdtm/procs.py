@@ -64,13 +64,25 @@ def proc_state(pid: int) -> Optional[str]:
     return data[data.rindex(")") + 2]
 
 
-def proc_ppid(pid: int) -> Optional[int]:
+def _stat_field(pid: int, index: int) -> Optional[int]:
+    """A numeric field of /proc/PID/stat, counted after the state letter
+    (0: state... 1: ppid, 19: start time), None if the pid is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             data = f.read()
     except OSError:
         return None
-    return int(data[data.rindex(")") + 2:].split()[1])
+    return int(data[data.rindex(")") + 2:].split()[index])
+
+
+def proc_ppid(pid: int) -> Optional[int]:
+    return _stat_field(pid, 1)
+
+
+def start_time(pid: int) -> Optional[int]:
+    """The kernel's start time of pid (jiffies since boot): with the pid, it
+    names a process even when pids are reused."""
+    return _stat_field(pid, 19)
 
 
 def is_descendant(pid: int, ancestor: Optional[int] = None) -> bool:
