@@ -45,9 +45,10 @@ class TestPaths:
         self.stem = stem
 
     # ---- creation ----------------------------------------------------------------
-    def prepare(self, owner: tuple) -> None:
+    def prepare(self, owner: tuple, shared: bool = False) -> None:
         """A fresh artifacts dir (root's) and work dir (the workload's: owner
-        is its host uid, gid), both reachable by the workload."""
+        is its host uid, gid), both reachable by the workload. shared: other
+        uids may write in the work dir too (and rename what others made)."""
         if self.art.exists():
             shutil.rmtree(self.art)
         self.art.mkdir(parents=True)
@@ -67,6 +68,8 @@ class TestPaths:
         os.fchown(fd, *owner)
         os.close(fd)
         os.chown(self.work, *owner)
+        if shared:
+            os.chmod(self.work, 0o777)
 
     def external_dir(self, name: str, owner: tuple) -> Path:
         """A host dir the flavor binds into the test as /mnt/NAME (filled

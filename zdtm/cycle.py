@@ -131,7 +131,7 @@ class TestRun:
         ids = (0, 0) if self.as_root else (WORKLOAD_UID, WORKLOAD_GID)
         self.owner = self.flavor.host_ids(*ids)
         self.engine.journal.test(self.key, self.paths.art, self.paths.work)
-        self.paths.prepare(self.owner)
+        self.paths.prepare(self.owner, shared=self.workload.kind.shared_work_dir)
         self.driver.prepare_dir(self.paths.images)
         for name in self.desc.ext_mounts:
             try:

@@ -100,6 +100,31 @@ class Engine:
         self.journal = open_journal(self.settings.state_dir, self.run_dir)
         self._session_started = True
 
+    HUGEPAGES = 20      # as upstream's zdtm.py sets them for its run (maps09, memfd02-hugetlb, ...)
+
+    def reserve_hugepages(self) -> None:
+        """Upstream's hugetlb tests need free huge pages: raise
+        vm.nr_hugepages for the run as zdtm.py does (given back at the end)."""
+        self._hugepages_before = None
+        if not any(r.kind == "upstream" for r in self.suite.roots):
+            return
+        try:
+            before = int(Path("/proc/sys/vm/nr_hugepages").read_text())
+            if before < self.HUGEPAGES:
+                Path("/proc/sys/vm/nr_hugepages").write_text(f"{self.HUGEPAGES}\n")
+                self._hugepages_before = before
+        except (OSError, ValueError):
+            pass
+
+    def release_hugepages(self) -> None:
+        """Give them back, unless another zdtm run on the host still runs."""
+        if getattr(self, "_hugepages_before", None) is None or self.other_live_runs():
+            return
+        try:
+            Path("/proc/sys/vm/nr_hugepages").write_text(f"{self._hugepages_before}\n")
+        except OSError:
+            pass
+
     def other_live_runs(self) -> list:
         """Run dirs of the other zdtm runs active on this host now."""
         return sorted({r["run_dir"] for r in live_runs()} - {str(self.run_dir)})

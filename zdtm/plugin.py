@@ -190,6 +190,7 @@ def pytest_sessionstart(session):
     xml = config.stash.get(junitxml.xml_key, None)
     if xml is not None:         # zdtm report reads the kernel of a JUnit file here
         xml.add_global_property("zdtm_kernel", engine.facts.kernel)
+    engine.reserve_hugepages()
     # What runs killed outright left behind (their tasks, mounts, rules).
     for line in reap_dead_runs():
         print(f"zdtm: {line}", flush=True)
@@ -202,6 +203,7 @@ def pytest_sessionfinish(session):
         engine.end_session()
     reporter = config.stash.get(REPORTER, None)
     if reporter is not None:
+        engine.release_hugepages()
         reporter.finish()
         measured = {t.id: t.duration for t in reporter.results.tests if t.outcome != "skipped"}
         if measured:

@@ -41,6 +41,9 @@ class WorkloadKind(ABC):
     name = "abstract"
     #: the kind of suite root its tests live in (desc/suite.yaml `kind:`)
     root_kind = "native"
+    #: tests may switch to uids of their own and still write in their work
+    #: dir (upstream's zdtm.py makes it world-writable)
+    shared_work_dir = False
 
     # ---- discovery -----------------------------------------------------------
     @abstractmethod

@@ -376,6 +376,7 @@ class UpstreamKind(WorkloadKind):
 
     name = "upstream"
     root_kind = "upstream"
+    shared_work_dir = True         # e.g. thread_different_uid_gid finishes its output as uid 12
 
     def tree_roots(self, path: Path, name: Optional[str]) -> list:
         top = zdtm_dir(path)
