@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from . import check
+from . import check, hostwide
 from .build import Builder
 from .config import Settings
 from .criu import CriuDriver, make_driver
@@ -101,28 +101,35 @@ class Engine:
         self._session_started = True
 
     HUGEPAGES = 20      # as upstream's zdtm.py sets them for its run (maps09, memfd02-hugetlb, ...)
+    NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
 
     def reserve_hugepages(self) -> None:
         """Upstream's hugetlb tests need free huge pages: raise
-        vm.nr_hugepages for the run as zdtm.py does (given back at the end)."""
-        self._hugepages_before = None
+        vm.nr_hugepages for the run as zdtm.py does. The value before the
+        first run that raised it is kept host-wide, for the last run to
+        give back (runs overlap)."""
         if not any(r.kind == "upstream" for r in self.suite.roots):
             return
         try:
-            before = int(Path("/proc/sys/vm/nr_hugepages").read_text())
-            if before < self.HUGEPAGES:
-                Path("/proc/sys/vm/nr_hugepages").write_text(f"{self.HUGEPAGES}\n")
-                self._hugepages_before = before
+            with hostwide.lock("hugepages"):
+                now = int(self.NR_HUGEPAGES.read_text())
+                if now < self.HUGEPAGES:
+                    orig = hostwide.host_dir() / "nr_hugepages.orig"
+                    if not orig.exists():
+                        orig.write_text(f"{now}\n")
+                    self.NR_HUGEPAGES.write_text(f"{self.HUGEPAGES}\n")
         except (OSError, ValueError):
             pass
 
     def release_hugepages(self) -> None:
-        """Give them back, unless another zdtm run on the host still runs."""
-        if getattr(self, "_hugepages_before", None) is None or self.other_live_runs():
-            return
+        """The last run gives the huge pages back."""
         try:
-            Path("/proc/sys/vm/nr_hugepages").write_text(f"{self._hugepages_before}\n")
-        except OSError:
+            with hostwide.lock("hugepages"):
+                orig = hostwide.host_dir() / "nr_hugepages.orig"
+                if orig.exists() and not self.other_live_runs():
+                    self.NR_HUGEPAGES.write_text(orig.read_text())
+                    orig.unlink()
+        except (OSError, ValueError):
             pass
 
     def other_live_runs(self) -> list:
