@@ -96,9 +96,12 @@ def test_sigkill_of_the_whole_run_then_clean_leaves_nothing(reachable_dir, real_
     (suite.parent / "static" / "hangs.desc").write_text(
         "{'flavor': 'h', 'flags': 'suid', 'opts': '--manage-cgroups', 'args': '--hang', 'timeout': 90}")
     state = reachable_dir / "state"
+    # A journal dir of this test's own: another run on the host (a parallel
+    # selftest) would otherwise clean up after the killed run first.
+    env = dict(os.environ, ZDTM_HOST_DIR=str(reachable_dir / "host"))
     proc = subprocess.Popen([sys.executable, "-m", "zdtm", "run", "--suite", str(suite), "--zdtm-dir", str(state),
                              "-t", "static/t", "-t", "static/hangs", "-f", "h,ns,uns", "-p", "4"], cwd=PROJECT,
-                            start_new_session=True,
+                            start_new_session=True, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     cgroups = Path("/sys/fs/cgroup/pids")
@@ -111,11 +114,11 @@ def test_sigkill_of_the_whole_run_then_clean_leaves_nothing(reachable_dir, real_
     time.sleep(0.2)
     assert tasks_mentioning(state), "SIGKILL left nothing: the test proves nothing"
     if then == "zdtm clean":
-        res = subprocess.run([sys.executable, "-m", "zdtm", "clean", "--zdtm-dir", str(state)], cwd=PROJECT,
+        res = subprocess.run([sys.executable, "-m", "zdtm", "clean", "--zdtm-dir", str(state)], cwd=PROJECT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     else:
         res = subprocess.run([sys.executable, "-m", "zdtm", "run", "--suite", str(suite), "--zdtm-dir", str(state),
-                              "-t", "static/ok", "-f", "h"], cwd=PROJECT,
+                              "-t", "static/ok", "-f", "h"], cwd=PROJECT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
         assert res.returncode == 0, res.stdout
     assert "killed" in res.stdout and "left running" in res.stdout, res.stdout
