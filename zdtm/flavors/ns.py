@@ -103,7 +103,7 @@ class NamespaceFlavor(Flavor):
     userns = False
 
     def __init__(self, engine):
-        self.engine = engine
+        super().__init__(engine)
         state = engine.settings.state_dir
         self.state = state
         self.root = state / "nsroot"
