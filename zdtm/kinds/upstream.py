@@ -33,6 +33,7 @@ from ..desc import Desc
 from ..outcome import PhaseFailure, Skip
 from ..provision import ProvisionError
 from ..provision.pycriu import find_pycriu, provision_pycriu
+from ..safeio import read_bytes
 from ..workload import SuiteError, TestRoot, Workload
 from .base import Hooks, WorkloadKind
 
@@ -233,6 +234,8 @@ class UpstreamHook(Hooks):
             _write_pid(pidfile, pid)
         if stage == "post-start":
             self._take_host_net()
+        if stage == "clean":
+            self._give_output(log.parent, pidfile.with_suffix(".out"))
         try:
             rc, output = self._run(arg, cwd, log, timeout, self._env(pid, images, log),
                                    (starting, root_pid) if stage == "post-start" else None)
@@ -241,11 +244,22 @@ class UpstreamHook(Hooks):
                 if stage == "clean":
                     self._remove_links(f)
         finally:
+            if stage == "clean":
+                _unlink(pidfile.with_suffix(".out"))      # the copy _give_output made
             if stage == "clean" and self.host_net is not None:
                 self.host_net.close()
                 self.host_net = None
         if rc != 0:
             self._fail(arg, rc, output, timeout)
+
+    @staticmethod
+    def _give_output(art: Path, dest: Path) -> None:
+        """Upstream's --clean hooks may read the test's finished output as
+        zdtm/<subdir>/NAME.out (mnt_ext_sharing): a copy from its work dir."""
+        try:
+            dest.write_bytes(read_bytes(art / "work" / dest.name))
+        except OSError:
+            pass
 
     def _take_host_net(self) -> None:
         """A hook making devices of fixed names in the host's netns (cr_veth,
