@@ -120,4 +120,5 @@ def trivial_engine(reachable_dir, real_criu):
     eng = Engine(Settings(criu_bin=real_criu, state_dir=reachable_dir / "state", keep_img="always"),
                  Suite.load(root / "suite.yaml"))
     eng.start_session()
-    return eng
+    yield eng
+    eng.end_session()       # its journal: this process ran its last test

@@ -37,6 +37,7 @@ def _trivial_suite(base: Path) -> Suite:
 def bench_cycle(runs: int, criu_bin=None) -> dict:
     base = Path(tempfile.mkdtemp(prefix="zdtm-bench-", dir="/var/tmp"))
     os.chmod(base, 0o755)
+    engine = None
     try:
         suite = _trivial_suite(base)
         engine = Engine(Settings(criu_bin=criu_bin, state_dir=base / "state", keep_img="never"), suite)
@@ -59,6 +60,8 @@ def bench_cycle(runs: int, criu_bin=None) -> dict:
             "overhead": statistics.median(w - c for w, c in rows),
         }
     finally:
+        if engine is not None:
+            engine.end_session()
         shutil.rmtree(base, ignore_errors=True)
 
 
