@@ -219,8 +219,9 @@ class CheckpointRestore:
         # call it was in (e.g. sigsuspend's temporary mask not yet in force):
         # a difference must persist for a moment to count.
         deadline = time.monotonic() + SETTLE_TIME
+        ignore = self._outside_ignore()
         while True:
-            found = differences(before, snapshot_tree(root), self._outside_ignore())
+            found = differences(before, snapshot_tree(root), ignore)
             failing = [d for d in found if not self._tolerates(d)]
             if not failing or time.monotonic() >= deadline:
                 break

@@ -31,18 +31,20 @@ def host_dir(sub: str = "") -> Path:
     return d
 
 
+def _lock_file(name: str):
+    return open(host_dir("locks") / f"{name.replace('/', '_')}.lock", "a")
+
+
 def lock(name: str, exclusive: bool = True):
     """Take a host-wide lock (blocks); close the returned file to release it."""
-    safe = name.replace("/", "_")
-    f = open(host_dir("locks") / f"{safe}.lock", "a")
+    f = _lock_file(name)
     fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
     return f
 
 
 def try_lock(name: str):
     """The lock if it is free now, else None."""
-    safe = name.replace("/", "_")
-    f = open(host_dir("locks") / f"{safe}.lock", "a")
+    f = _lock_file(name)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -26,4 +26,5 @@ __all__ = ["GUARDS", "Guard", "guards_for"]
 
 def guards_for(run) -> list:
     """Fresh guards watching this test (each keeps its own before-state)."""
-    return [g() for g in GUARDS if g().applies(run)]
+    guards = [g() for g in GUARDS]
+    return [g for g in guards if g.applies(run)]
