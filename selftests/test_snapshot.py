@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from zdtm import procs
+from zdtm import procs, snapshot
 from zdtm.snapshot import (O_TMPFILE_BIT, TMPFILE_LOST, WATCH_ON_DELETED_LOST, Fd, Mount, TaskSnap, ThreadSnap,
                            TreeSnapshot, canonicalise_ids, diff, differences, parse_maps, parse_mountinfo,
                            snapshot_tree, summarize_accepted)
@@ -605,6 +605,32 @@ def test_real_task_gone_and_zombie(start_tree):
         time.sleep(0.005)
     comm = before.tasks[1].comm
     assert diff(before, snapshot_tree(t.pid)) == [f"pid {child} ({comm}) [0.0]: state alive -> zombie"]
+
+
+
+def test_real_task_dying_while_read_is_a_zombie_not_unreadable(start_tree, monkeypatch):
+    """A live workload's child can exit between our read of its stat and of
+    its files: it must be recorded as the zombie it became (which the dump
+    sees too), not as "cwd/mounts unreadable" (a CI flake in live/fork_loop)."""
+    t = start_tree()
+    child = snapshot_tree(t.pid).tasks[1].pid
+    os.kill(child, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while procs.proc_state(child) != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    real_read, faked = snapshot._read, []
+
+    def read_as_if_alive(path):          # the first look still saw it running
+        text = real_read(path)
+        if path == f"/proc/{child}/stat" and not faked:
+            faked.append(path)
+            i = text.rindex(")") + 2
+            text = text[:i] + "S" + text[i + 1:]
+        return text
+    monkeypatch.setattr(snapshot, "_read", read_as_if_alive)
+    snap = snapshot_tree(t.pid)
+    assert faked and snap.tasks[1].state == "zombie" and snap.tasks[1].errors == {}
 
 
 # ------------------------------------------------------------ real criu

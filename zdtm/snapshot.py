@@ -672,7 +672,23 @@ def _read_task(pid: int, translate: Optional[Callable[[int], int]], host_ns: Opt
     _read_limits(pid, t)
     _read_timers(pid, t)
     _read_mntns(pid, t, host_ns, mounts)
+    if any(e.startswith(("ENOENT", "ESRCH")) for e in t.errors.values()):
+        _died_while_read(pid, t)
     return t, children
+
+
+def _died_while_read(pid: int, t: TaskSnap) -> None:
+    """A task that exited while we read it (a live workload's short-lived
+    child) is recorded as what it became: a zombie, or gone. Its files were
+    not unreadable, they stopped existing, as they do for the dump."""
+    try:
+        state = _stat_state(_read(f"/proc/{pid}/stat"))
+    except OSError as e:
+        t.errors = {"task": f"exited while being read ({_err(e)})"}
+        return
+    if _STATES.get(state) == "zombie":
+        t.state = "zombie"
+        t.errors = {}
 
 
 def _stat_state(stat: str) -> str:
