@@ -42,6 +42,37 @@ class Step:
     def art(self) -> Path:
         return self.run.paths.art
 
+    # What a mode uses to run criu actions of its own (a pre-dump, `criu
+    # dedup`, a page server), with the test's identity, logged like the rest.
+    def criu_call(self, action: str, images: Optional[Path] = None, tag: str = "",
+                  opts: list = (), wrapped: bool = False) -> CriuCall:
+        """A call for `criu ACTION` on this step's images (or images), its log
+        in the artifacts as ACTION[TAG]-N.log. wrapped: through the modes' and
+        the flavor's wrappers (criu-ns), as a dump or restore is."""
+        images = images or self.images
+        call = CriuCall(images, self.run.paths.log(f"{action}{tag}-{self.n}.log"), list(opts))
+        if wrapped:
+            call.wrappers = criu_wrappers(self.run)
+        return call
+
+    def run_criu(self, action: str, call: CriuCall, args: list = (), like: str = "dump") -> CriuRun:
+        """Run it to the end; recorded in the result (command line, time)."""
+        criu = self.run.driver.action(action, call, list(args), like=like, last=self.last)
+        self.run.record_criu(criu, action)
+        return criu
+
+    def start_criu(self, action: str, call: CriuCall, args: list = (), like: str = "dump"):
+        """Start it in the background (zdtm.criu.base.CriuHelper), ready when this returns."""
+        helper = self.run.driver.start(action, call, list(args), like=like, last=self.last)
+        self.run.result.criu_commands.append(helper.run.command_line())
+        return helper
+
+
+def criu_wrappers(run) -> list:
+    """argv -> argv functions every dump and restore goes through: the modes'
+    (criu-ns, ...), then the flavor's."""
+    return [w for w in [*(m.criu_wrapper() for m in run.modes), run.flavor.criu_wrapper()] if w]
+
 
 class CheckpointRestore:
     def __init__(self, run):
@@ -71,9 +102,11 @@ class CheckpointRestore:
         try:
             self._call_hooks("before_dump", step)
             run.call_hook("pre-dump", images=step.images)
-            step.criu = run.driver.dump(run.root_pid, self._call("dump", step),
-                                        leave_running=self.leave_running or crfail)
-            run.record_criu(step.criu, "dump")
+            step.criu = self._dump_once(step, crfail)
+            if not step.criu.ok and not crfail and self._retry(step, "dump"):
+                step.images.rename(step.images.with_name(step.images.name + ".failed"))
+                run.driver.prepare_dir(step.images)
+                step.criu = self._dump_once(step, crfail)
             if crfail:
                 self._judge_crfail(step.criu)
                 return False
@@ -91,6 +124,25 @@ class CheckpointRestore:
         finally:
             for fd in fds:
                 os.close(fd)
+        return True
+
+    def _dump_once(self, step: Step, crfail: bool) -> CriuRun:
+        criu = self.run.driver.dump(self.run.root_pid, self._call("dump", step),
+                                    leave_running=self.leave_running or crfail)
+        self.run.record_criu(criu, "dump")
+        return criu
+
+    def _retry(self, step: Step, action: str) -> bool:
+        """A mode may have one failed action run again (its first log kept as
+        ACTION-N.log.failed)."""
+        if not any([m.retry(step, action) for m in self.modes]):
+            return False
+        log = step.criu.log
+        for path in (log, log.with_name(log.name + ".out")):
+            if path.exists():
+                path.rename(path.with_name(path.name + ".failed"))
+        self.run.result.sections.append((f"criu {action} failed, retried as a mode asked",
+                                         step.criu.status() + "\n" + "\n".join(step.criu.error_lines())))
         return True
 
     def _skip_if_machine_limit(self, criu: CriuRun) -> None:
@@ -128,6 +180,10 @@ class CheckpointRestore:
         call = self._call("restore", step)
         step.criu = run.driver.restore(call, last=step.last)
         run.record_criu(step.criu, "restore")
+        if not step.criu.ok and self._retry(step, "restore"):
+            call = self._call("restore", step)
+            step.criu = run.driver.restore(call, last=step.last)
+            run.record_criu(step.criu, "restore")
         if step.criu.exec_cmd_process is not None:
             run.exec_cmd_procs.append(step.criu.exec_cmd_process)
         if not step.criu.ok:
@@ -168,10 +224,12 @@ class CheckpointRestore:
         for mode in self.modes:
             opts += mode.dump_opts(step) if action == "dump" else mode.restore_opts(step)
         call = CriuCall(step.images, run.paths.log(f"{action}-{step.n}.log"), opts)
-        call.wrappers = [w for w in [*(m.criu_wrapper() for m in self.modes), run.flavor.criu_wrapper()] if w]
+        call.wrappers = criu_wrappers(run)
         if action == "restore":
             call.pidfile = run.paths.log(f"restore-{step.n}.pid")
             self._restore_resources(call, opts)
+        for mode in self.modes:
+            mode.adjust_call(call, action, step)
         return call
 
     def _restore_resources(self, call: CriuCall, opts: list) -> None:

@@ -45,6 +45,7 @@ class Engine:
         self.criu_error: Optional[str] = None
         self._session_started = False
         self.journal = NullJournal()
+        self._mode_checks: dict = {}
 
     # ---- machine ---------------------------------------------------------
     def resolve_criu(self) -> Optional[str]:
@@ -84,6 +85,13 @@ class Engine:
         if name not in self._drivers:
             self._drivers[name] = make_driver(name, self.criu_bin, self.settings.criu_timeout, self.reaper)
         return self._drivers[name]
+
+    def mode_unavailable(self, mode) -> Optional[str]:
+        """mode.unavailable(self), asked once per run and mode (zdtm.modes.base)."""
+        if mode.name not in self._mode_checks:
+            reason = mode.unavailable(self)
+            self._mode_checks[mode.name] = f"--{mode.name}: {reason}" if reason else None
+        return self._mode_checks[mode.name]
 
     def identity_for(self, suid: bool, flavor: str = "h", nouser: bool = False) -> check.Identity:
         return check.identity(self.facts.strategy, suid, flavor, nouser)

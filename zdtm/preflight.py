@@ -45,7 +45,7 @@ def _flavor_and_modes(run) -> None:
     if reason:
         raise Skip(f"flavor {run.flavor_name}: {reason}")
     for mode in run.modes:
-        reason = mode.skip_reason(run.desc, run.flavor_name)
+        reason = run.engine.mode_unavailable(mode) or mode.skip_reason(run.desc, run.flavor_name)
         if reason:
             raise Skip(reason)
 
@@ -56,6 +56,10 @@ def _identity(run) -> None:
     run.driver = run.engine.driver(ident.driver)
     notes = [n for n in (m.identity_note() for m in run.modes) if n]
     run.result.identity = "; ".join([ident.text] + notes)
+    for mode in run.modes:
+        reason = mode.incompatible(run)
+        if reason:
+            raise Skip(f"--{mode.name}: {reason}")
 
 
 def preflight(run) -> None:

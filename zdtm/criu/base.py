@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import subprocess
 import time
@@ -87,6 +88,12 @@ class CriuCall:
     pidfile: Optional[Path] = None
     #: argv -> argv, applied last (a C/R mode's wrapper, e.g. criu-ns)
     wrappers: list = field(default_factory=list)
+    #: extra environment for criu (a mode's CRIU_FAULT)
+    env: dict = field(default_factory=dict)
+    #: restore --restore-detached (off for --restore-sibling and --exec-cmd)
+    detach: bool = True
+    #: the driver made the call's files for whoever runs it (prepare_call)
+    prepared: bool = False
 
 
 class CriuDriver(ABC):
@@ -103,33 +110,73 @@ class CriuDriver(ABC):
         """Make path usable by whoever runs criu (images, logs)."""
         path.mkdir(parents=True, exist_ok=True)
 
+    # ---- who runs criu: what a driver decides -----------------------------------
     @abstractmethod
-    def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun: ...
-
-    @abstractmethod
-    def restore(self, call: CriuCall, last: bool = True) -> CriuRun:
-        """last: no dump of the restored tree follows (drivers may care).
-        criu writes the restored root's pid to call.pidfile."""
+    def identity(self, like: str, last: bool = True) -> tuple:
+        """(argv prefix, extra criu options) for an action run the way this
+        driver runs a dump (like="dump": also pre-dump, page-server, dedup)
+        or a restore (like="restore": also lazy-pages). last: no dump of the
+        restored tree follows."""
 
     def untrusted_images(self, last: bool) -> bool:
         """Were the images written by the workload's owner, and will root
         restore them? Then the cycle seals and checks them first."""
         return False
 
-    # helpers for subclasses
-    def _dump_argv(self, pid: int, call: CriuCall, leave_running: bool) -> list:
-        argv = [self.criu_bin, "dump", "--tree", str(pid), "--images-dir", str(call.images),
-                "--log-file", str(call.log), "-v4"]
-        if leave_running:
-            argv.append("--leave-running")
-        return argv + list(call.opts)
+    def prepare_call(self, call: CriuCall, like: str, last: bool = True) -> None:
+        """Make the call's files usable by whoever runs it (an owner's log)."""
 
-    def _restore_argv(self, call: CriuCall) -> list:
+    def _prepare(self, call: CriuCall, like: str, last: bool) -> None:
+        if not call.prepared:
+            self.prepare_call(call, like, last)
+            call.prepared = True
+
+    # ---- the actions ------------------------------------------------------------
+    def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
+        return self.action("dump", call, ["--tree", str(pid)] + (["--leave-running"] if leave_running else []))
+
+    def restore(self, call: CriuCall, last: bool = True) -> CriuRun:
+        """criu writes the restored root's pid to call.pidfile."""
         # --exec-cmd makes criu itself the restored tree's parent, which
         # criu refuses to combine with --restore-detached.
-        detach = [] if call.exec_cmd else ["--restore-detached"]
-        return [self.criu_bin, "restore", "--images-dir", str(call.images), "--log-file", str(call.log),
-                "-v4", *detach, "--pidfile", str(call.pidfile)] + list(call.opts)
+        detach = ["--restore-detached"] if call.detach and not call.exec_cmd else []
+        self._prepare(call, "restore", last)
+        return self.action("restore", call, detach + ["--pidfile", str(call.pidfile)], like="restore",
+                           last=last)
+
+    def action(self, action: str, call: CriuCall, args: list = (), like: Optional[str] = None,
+               last: bool = True) -> CriuRun:
+        """Run `criu ACTION` to its end with this driver's identity for `like`
+        (default: the action itself)."""
+        return self._run(action, self.command(action, call, args, like, last), call)
+
+    def start(self, action: str, call: CriuCall, args: list = (), like: str = "dump",
+              last: bool = True) -> "CriuHelper":
+        """Start `criu ACTION` in the background (a page server, a lazy-pages
+        daemon, a dump that serves its pages): returns once criu reports it
+        is ready on its --status-fd, or has failed."""
+        read_end, write_end = os.pipe()
+        try:
+            argv = self.command(action, call, list(args) + ["--status-fd", str(write_end)], like, last)
+            for wrap in call.wrappers:
+                argv = wrap(argv, self.criu_bin)
+            helper = CriuHelper(CriuRun(action, argv, call.log), self.reaper)
+            helper.spawn(argv, call, write_end)
+        finally:
+            os.close(write_end)
+        try:
+            helper.wait_ready(read_end, self.timeout)
+        finally:
+            os.close(read_end)
+        return helper
+
+    def command(self, action: str, call: CriuCall, args: list = (), like: Optional[str] = None,
+                last: bool = True) -> list:
+        like = like or action
+        self._prepare(call, like, last)
+        prefix, extra = self.identity(like, last)
+        return [*prefix, self.criu_bin, action, "--images-dir", str(call.images), "--log-file", str(call.log),
+                "-v4", *args, *call.opts, *extra]
 
     def _run(self, action: str, argv: list, call: CriuCall) -> CriuRun:
         for wrap in call.wrappers:
@@ -147,7 +194,7 @@ class CriuDriver(ABC):
         try:
             with open(out_path, "w") as out:
                 proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT,
-                                        env=_criu_env(), pass_fds=call.pass_fds)
+                                        env=_criu_env(call.env), pass_fds=call.pass_fds)
         except OSError as e:
             run.spawn_error = f"{argv[0]}: {e.strerror}"
             return run
@@ -206,7 +253,78 @@ def _wait_for_exec(proc, path: Optional[Path], command: str, timeout: float) -> 
         delay = min(delay * 2, 0.02)
 
 
-def _criu_env() -> dict:
+def _criu_env(extra: Optional[dict] = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZDTM_")}
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env.update(extra or {})
     return env
+
+
+class CriuHelper:
+    """A criu started in the background (zdtm.criu.base.CriuDriver.start):
+    ready once it wrote "\\0" to its --status-fd; finish() waits for its end
+    and judges it, kill() ends it whatever it is doing."""
+
+    def __init__(self, run: CriuRun, reaper: Reaper):
+        self.run = run
+        self.reaper = reaper
+        self.proc: Optional[subprocess.Popen] = None
+        self._t0 = time.monotonic()
+
+    def spawn(self, argv: list, call: CriuCall, status_fd: int) -> None:
+        out_path = call.log.with_name(call.log.name + ".out")
+        try:
+            with open(out_path, "w") as out:
+                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                             env=_criu_env(call.env), pass_fds=(*call.pass_fds, status_fd))
+        except OSError as e:
+            self.run.spawn_error = f"{argv[0]}: {e.strerror}"
+            return
+        self.reaper.owned.add(self.proc.pid)
+
+    def wait_ready(self, status_read: int, timeout: float) -> bool:
+        """True once criu said it is ready; False (run.returncode set) if it
+        ended or said nothing within timeout (then it is killed)."""
+        if self.proc is None:
+            return False
+        ready, _, _ = select.select([status_read], [], [], timeout)
+        if ready and os.read(status_read, 1) == b"\0":
+            return True
+        if not ready:
+            self.run.timed_out = True
+            self.run.hang = tree_report([self.proc.pid])
+        self.kill()
+        return False
+
+    @property
+    def ready(self) -> bool:
+        return self.proc is not None and not self.run.timed_out and self.run.returncode is None
+
+    def finish(self, timeout: float) -> CriuRun:
+        """Wait for criu to end by itself (its work is done): its CriuRun."""
+        if self.proc is not None and self.run.returncode is None:
+            try:
+                self.run.returncode = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.run.timed_out = True
+                self.run.hang = tree_report([self.proc.pid])
+                self.kill()
+            self._done()
+        return self.run
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            _kill(self.proc)
+            if self.run.returncode is None and not self.run.timed_out:
+                self.run.returncode = self.proc.returncode
+        self._done()
+
+    def _done(self) -> None:
+        if self.proc is not None and self.proc.returncode is not None:
+            self.reaper.owned.discard(self.proc.pid)
+        self.run.duration = time.monotonic() - self._t0
+        out = self.run.log.with_name(self.run.log.name + ".out")
+        try:
+            self.run.output = out.read_text(errors="replace")
+        except OSError:
+            pass

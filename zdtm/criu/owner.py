@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..config import WORKLOAD_GID, WORKLOAD_GROUPS, WORKLOAD_UID
 from ..safeio import create_exclusive
-from .base import CriuCall, CriuDriver, CriuRun
+from .base import CriuCall, CriuDriver
 
 DUMP_CAPS = "+checkpoint_restore,+sys_ptrace"
 RESTORE_CAPS = "+checkpoint_restore,+sys_ptrace,+setpcap"
@@ -28,21 +28,33 @@ class OwnerDumpDriver(CriuDriver):
     name = "owner-dump"
     description = (f"criu dumps as the workload's owner (uid {WORKLOAD_UID}, --unprivileged, "
                    f"ambient CAP_CHECKPOINT_RESTORE+CAP_SYS_PTRACE) and restores as root")
+    DUMP_CAPS = DUMP_CAPS
 
     def prepare_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         os.chown(path, WORKLOAD_UID, WORKLOAD_GID)
 
-    @staticmethod
-    def _owner_files(call: CriuCall, restore: bool = False) -> None:
+    def _as_owner_for(self, like: str, last: bool) -> str:
+        """The capabilities criu gets as the owner, or "" when root runs it."""
+        if like != "restore":
+            return self.DUMP_CAPS
+        return "" if last else RESTORE_CAPS     # the last restore is root's
+
+    def identity(self, like: str, last: bool = True) -> tuple:
+        caps = self._as_owner_for(like, last)
+        return (self._as_owner(caps), ["--unprivileged"]) if caps else ([], [])
+
+    def prepare_call(self, call: CriuCall, like: str, last: bool = True) -> None:
         """criu run as the owner writes its log into root's artifacts dir: the
         file is made for it there (the dir stays root's, so the name cannot be
         replaced). Its restore pidfile (created O_EXCL) goes into the owner's
         images dir instead."""
+        if not self._as_owner_for(like, last):
+            return
         fd = create_exclusive(call.log)
         os.fchown(fd, WORKLOAD_UID, WORKLOAD_GID)
         os.close(fd)
-        if restore:
+        if like == "restore":
             call.pidfile = call.images / "restore.pid"
 
     def untrusted_images(self, last: bool) -> bool:
@@ -53,18 +65,6 @@ class OwnerDumpDriver(CriuDriver):
         return ["setpriv", f"--reuid={WORKLOAD_UID}", f"--regid={WORKLOAD_GID}",
                 "--groups=" + ",".join(map(str, WORKLOAD_GROUPS)),
                 f"--inh-caps={caps}", f"--ambient-caps={caps}"]
-
-    def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
-        self._owner_files(call)
-        argv = self._as_owner(DUMP_CAPS) + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
-        return self._run("dump", argv, call)
-
-    def restore(self, call: CriuCall, last: bool = True) -> CriuRun:
-        if last:
-            return self._run("restore", self._restore_argv(call), call)
-        self._owner_files(call, restore=True)
-        argv = self._as_owner(RESTORE_CAPS) + self._restore_argv(call) + ["--unprivileged"]
-        return self._run("restore", argv, call)
 
 
 class OwnerNamespacesDriver(OwnerDumpDriver):
@@ -78,15 +78,10 @@ class OwnerNamespacesDriver(OwnerDumpDriver):
     name = "owner-dump-ns"
     description = ("criu dumps as the workload's owner with every capability but CAP_SYS_RESOURCE "
                    "(--unprivileged), restores as root")
-    CAPS = "+all,-sys_resource"
+    DUMP_CAPS = "+all,-sys_resource"
 
-    def dump(self, pid: int, call: CriuCall, leave_running: bool = False) -> CriuRun:
-        self._owner_files(call)
-        argv = self._as_owner(self.CAPS) + self._dump_argv(pid, call, leave_running) + ["--unprivileged"]
-        return self._run("dump", argv, call)
-
-    def restore(self, call: CriuCall, last: bool = True) -> CriuRun:
-        return self._run("restore", self._restore_argv(call), call)
+    def _as_owner_for(self, like: str, last: bool) -> str:
+        return "" if like == "restore" else self.DUMP_CAPS
 
     def untrusted_images(self, last: bool) -> bool:
         return True         # every restore is root's

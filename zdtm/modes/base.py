@@ -20,6 +20,9 @@ from typing import Optional
 class Mode:
     #: the option that turns it on; also its name in messages
     name = "abstract"
+    #: place in the stack (zdtm.modes.MODES): test id suffixes and criu
+    #: wrappers follow it (a wrapper of a lower order runs inside a higher one)
+    order = 50
     #: shown in test ids and artifact dirs: static/pipe00[uns-criu-ns]
     id_suffix = ""
     #: pytest marker of the tests run in this mode
@@ -47,8 +50,20 @@ class Mode:
         return False
 
     # ---- before a test ----------------------------------------------------------
+    def unavailable(self, engine) -> Optional[str]:
+        """Why the mode cannot run on this machine at all (a kernel feature
+        criu check lacks, a missing program), or None. Asked once per run
+        (engine.mode_unavailable caches it): every test is then a skip with
+        this reason."""
+        return None
+
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         """Why this test cannot run in this mode (a .desc flag, a flavor), or None."""
+        return None
+
+    def incompatible(self, run) -> Optional[str]:
+        """Asked once the test's identity is decided (run.driver, run.as_root):
+        why the mode cannot run with it, or None."""
         return None
 
     def identity_note(self) -> str:
@@ -69,6 +84,15 @@ class Mode:
 
     def restore_opts(self, step) -> list:
         return []
+
+    def adjust_call(self, call, action: str, step) -> None:
+        """Last say on a dump or restore call (a zdtm.criu.CriuCall): its
+        environment (CRIU_FAULT), call.detach (--restore-sibling), ..."""
+
+    def retry(self, step, action: str) -> bool:
+        """The action failed: should the cycle run it once more (the mode
+        having changed what it adds, e.g. without the injected fault)?"""
+        return False
 
     # ---- helper processes and checks --------------------------------------------
     def start(self, run) -> None:

@@ -22,6 +22,7 @@ def through_criu_ns(argv: list, criu_bin: str) -> list:
 
 class CriuNsMode(Mode):
     name = "criu-ns"
+    order = 100
     id_suffix = "criu-ns"
     marker = "criu_ns"
     description = "criu through zdtm criu-ns (restores into a fresh pid+mount namespace)"

@@ -11,6 +11,7 @@ def _positive(value) -> int:
 
 class IterationsMode(Mode):
     name = "iters"
+    order = 10
     description = "several C/R cycles per test"
     options = (Option("iters", "C/R cycles per test", cli=("--iters",), pytest="--zdtm-iters", type=int,
                       default=1, metavar="N", mode=True, convert=_positive),)

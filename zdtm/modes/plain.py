@@ -7,6 +7,7 @@ from .base import Mode
 
 class PlainMode(Mode):
     name = "plain"
+    order = 0
     description = "criu dump, then criu restore"
 
     @classmethod
