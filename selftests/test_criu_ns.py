@@ -54,6 +54,6 @@ def test_criu_ns_mode_in_every_flavor(reachable_dir):
     assert "9 passed" in res.stdout
     run_dir = (state / "runs" / "latest").resolve()
     for flavor in ("h", "ns", "uns"):
-        cmds = (run_dir / "static" / "pipe00" / f"{flavor}-criu-ns" / "criu-commands.txt").read_text()
+        cmds = (run_dir / "static" / "pipe00" / f"{flavor}-iters2-criu-ns" / "criu-commands.txt").read_text()
         assert cmds.count("zdtm.criu_ns") == 4, cmds
     assert not tasks_mentioning(state)

@@ -82,7 +82,7 @@ def test_the_run_options_choose_the_modes():
     s = Settings(mode_options={"iters": 3, "criu_ns": True})
     modes = active_modes(s)
     assert [m.name for m in modes] == ["plain", "iters", "criu-ns"]
-    assert variant_name("uns", modes) == "uns-criu-ns"
+    assert variant_name("uns", modes) == "uns-iters3-criu-ns"
     assert max(m.iterations or 1 for m in modes) == 3
     assert [m.name for m in active_modes(Settings())] == ["plain"]
     assert len({m.name for m in MODES}) == len(MODES)

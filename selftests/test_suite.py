@@ -186,12 +186,12 @@ def test_iterations_and_norst(reachable_dir):
     state = reachable_dir / "state"
     res = run_zdtm("run", "-t", "static/pipe00", "-t", "static/py_pipe", "--iters", "3", "-f", "h", "--zdtm-dir", state)
     assert res.returncode == 0 and "2 passed" in res.stdout, res.stdout
-    art = (state / "runs" / "latest").resolve() / "static" / "pipe00" / "h"
+    art = (state / "runs" / "latest").resolve() / "static" / "pipe00" / "h-iters3"
     for n in (1, 2, 3):
         assert "Restore finished successfully" in (art / f"restore-{n}.log").read_text()
     res = run_zdtm("run", "-t", "static/pipe00", "--norst", "--iters", "2", "-f", "h", "--zdtm-dir", state)
     assert res.returncode == 0, res.stdout
-    art = (state / "runs" / "latest").resolve() / "static" / "pipe00" / "h"
+    art = (state / "runs" / "latest").resolve() / "static" / "pipe00" / "h-iters2-norst"
     commands = (art / "criu-commands.txt").read_text().splitlines()
     assert len(commands) == 2 and all("--leave-running" in c for c in commands)
     assert not list(art.glob("restore-*.log"))

@@ -53,6 +53,31 @@ def cmd_run(args) -> int:
     return int(pytest.main(["--rootdir", str(PROJECT_DIR), *quiet, *argv]))
 
 
+def cmd_ci(args) -> int:
+    """`zdtm run` over a plan (by default desc/ci.yaml: the zdtm.py lines of
+    CRIU's CI) and, unless given, the provisioned criu's own test tree."""
+    from .plan import PlanError, load_plan
+    args.plan = args.plan or str(PROJECT_DIR / "desc" / "ci.yaml")
+    try:
+        lines = load_plan(args.plan, args.plan_lines)
+    except PlanError as e:
+        print(f"zdtm ci: {e}", file=sys.stderr)
+        return 4
+    if args.list_lines:
+        for line in lines:
+            extra = f"  [{line.unsupported}]" if line.unsupported else ""
+            print(f"{line.name:28} {line.args}{extra}")
+        return 0
+    if not args.upstream:
+        from .provision import ProvisionError, provision_criu_source
+        try:
+            args.upstream = [str(provision_criu_source(log=lambda m: print(f"zdtm: {m}", file=sys.stderr)))]
+        except ProvisionError as e:
+            print(f"zdtm ci: no upstream tree to run (give --upstream DIR): {e}", file=sys.stderr)
+            return 4
+    return cmd_run(args)
+
+
 def _without_repeat(argv: list) -> list:
     """This command's arguments, less the soak's own."""
     out, skip = [], False
@@ -162,11 +187,8 @@ def _command(sub, name: str, func, help: str):
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zdtm", description="CRIU checkpoint/restore tests (ZDTM protocol)")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    r = _command(sub, "run", cmd_run, "run tests (pytest underneath; exit codes as pytest's)")
+def _run_shape(r) -> None:
+    """The arguments of a run that are not settings (zdtm run, zdtm ci)."""
     r.add_argument("-a", "--all", action="store_true", help="run every test (the default without -t)")
     r.add_argument("-p", "--parallel", default="1", metavar="N", help="parallel workers (N or auto)")
     r.add_argument("--junitxml", metavar="FILE")
@@ -177,6 +199,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--alternate", choices=("criu-ns",), default="",
                    help="with --repeat: every other round in this mode")
     r.add_argument("pytest_args", nargs="*", help="passed to pytest after --")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zdtm", description="CRIU checkpoint/restore tests (ZDTM protocol)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = _command(sub, "run", cmd_run, "run tests (pytest underneath; exit codes as pytest's)")
+    _run_shape(r)
+
+    ci = sub.add_parser("ci", help="CRIU's CI locally: every zdtm.py line of its run-ci-tests.sh (desc/ci.yaml: "
+                                   "tests x C/R modes) in one session, on the provisioned criu's own test tree")
+    add_cli_arguments(ci, "run")
+    _run_shape(ci)
+    ci.add_argument("--list-lines", action="store_true", help="list the plan's lines and stop")
+    ci.set_defaults(func=cmd_ci)
 
     ls = _command(sub, "list", cmd_list, "list the suite's tests")
     ls.add_argument("--info", action="store_true", help="with flavors, flags, features and options")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -140,6 +140,8 @@ class Settings:
     htmlpath: Optional[str] = None
     shard: Optional[tuple] = None       # (index, count), 1-based
     durations_file: Optional[str] = None
+    plan: Optional[str] = None          # a test plan (zdtm.plan): lines of tests x modes
+    plan_lines: list = field(default_factory=list)
     run_dir: Optional[Path] = None  # set by the controller, shared by workers
 
     @classmethod
@@ -161,6 +163,12 @@ class Settings:
 
     def mode_option(self, dest: str, default=None):
         return self.mode_options.get(dest, default)
+
+    def with_mode_options(self, extra: dict) -> "Settings":
+        """These settings with more mode options (a plan line's), which win."""
+        if not extra:
+            return self
+        return replace(self, mode_options={**self.mode_options, **extra})
 
     def make_dir(self, path: Path, mode: int = 0o755) -> Path:
         path.mkdir(parents=True, exist_ok=True)

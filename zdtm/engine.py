@@ -46,6 +46,7 @@ class Engine:
         self._session_started = False
         self.journal = NullJournal()
         self._mode_checks: dict = {}
+        self.plan: list = []        # zdtm.plan.PlanLine: set by the plugin for --plan
 
     # ---- machine ---------------------------------------------------------
     def resolve_criu(self) -> Optional[str]:
@@ -65,7 +66,7 @@ class Engine:
         return self.criu_bin
 
     def suite_features(self) -> list:
-        names = set()
+        names = {line.requires for line in self.plan if line.requires}
         for w in self.suite.workloads:
             try:
                 names.update(w.load_desc().features)

@@ -86,6 +86,11 @@ CORE_OPTIONS = (
     Option("shard", "run shard I of N (e.g. 2/4): a deterministic split of the selection, balanced by the "
            "durations of earlier runs", cli=("--shard",), pytest="--zdtm-shard", metavar="I/N",
            convert=parse_shard),
+    Option("plan", "run a test plan (e.g. desc/ci.yaml, CRIU's CI): each of its lines selects tests and C/R "
+           "modes, all run in this one session; `zdtm ci` runs desc/ci.yaml", cli=("--plan",),
+           pytest="--zdtm-plan", metavar="FILE"),
+    Option("plan_lines", "with --plan: only this line of the plan (repeatable)", cli=("--line",),
+           pytest="--zdtm-plan-line", action="append", metavar="NAME"),
     Option("durations_file", "test durations to balance shards with (default: the state dir's, from earlier "
            "runs, else desc/durations.json)", cli=("--durations",), pytest="--zdtm-durations", metavar="FILE"),
 )

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from _pytest import junitxml  # xml_key: the junit reporter, to name our cases
@@ -22,6 +23,7 @@ from .journal import reap_dead_runs
 from .kinds import KINDS
 from .modes import MODES, active_modes, variant_name
 from .options import OptionError, add_pytest_options, settings_from
+from .plan import PlanError, PlanLine, load_plan
 from .procs import children
 from .reports import Reporter
 from .safeio import check_trusted_dir
@@ -56,6 +58,7 @@ def _register_markers(config) -> None:
             config.addinivalue_line("markers", f"{mode.marker}: zdtm tests run in mode {mode.name}: "
                                                f"{mode.description}")
     config.addinivalue_line("markers", "zdtm: every zdtm checkpoint/restore test")
+    config.addinivalue_line("markers", "zdtm_plan_line: a --plan line none of whose tests can run here (a skip)")
 
 
 class _Interrupt:
@@ -104,7 +107,9 @@ def pytest_configure(config):
     try:
         settings = settings_from(lambda dest: config.getoption(dest, None))
         engine = Engine.from_settings(settings, log=lambda m: print(f"zdtm: {m}", flush=True))
-    except (OptionError, SuiteError) as e:
+        if settings.plan:
+            engine.plan = load_plan(settings.plan, settings.plan_lines)
+    except (OptionError, SuiteError, PlanError) as e:
         raise pytest.UsageError(str(e)) from None
     workerinput = getattr(config, "workerinput", None)
     if workerinput and workerinput.get("zdtm_run_dir"):
@@ -239,8 +244,36 @@ class SuiteCollector(pytest.Directory):
     """The zdtm package directory stands for the whole suite."""
 
     def collect(self):
-        for w in self.config.stash[ENGINE].suite.workloads:
+        engine = self.config.stash[ENGINE]
+        for w in engine.suite.workloads:
             yield WorkloadFile.from_parent(self, path=w.source, workload=w)
+        for line in engine.plan:
+            reason = _plan_skip(engine, line)
+            if reason:
+                yield PlanLineItem.from_parent(self, name=f"plan/{line.name}", line=line, reason=reason)
+
+
+def _plan_skip(engine, line: PlanLine) -> Optional[str]:
+    """Why none of a plan line's tests can run here (then it is one skip)."""
+    if line.unsupported:
+        return f"plan line {line.name}: {line.unsupported} (zdtm.py's arguments: {line.args})"
+    missing = engine.facts.feature_missing([line.requires]) if line.requires else None
+    return f"plan line {line.name}: {missing}" if missing else None
+
+
+class PlanLineItem(pytest.Item):
+    """A plan line none of whose tests can run here: one skip that says why."""
+
+    def __init__(self, *, line: PlanLine, reason: str, **kw):
+        super().__init__(**kw)
+        self.line, self.reason = line, reason
+        self.add_marker("zdtm_plan_line")
+
+    def runtest(self):
+        raise pytest.skip.Exception(self.reason, _use_item_location=True)
+
+    def reportinfo(self):
+        return self.path, 0, self.nodeid
 
 
 class WorkloadFile(pytest.File):
@@ -252,25 +285,45 @@ class WorkloadFile(pytest.File):
         engine = self.config.stash[ENGINE]
         try:
             desc = self.workload.load_desc()
-            if engine.settings.flavors == ("best",):
-                # the most isolated flavor the test allows (uns > ns > h)
-                flavors = [f for f in ("uns", "ns", "h") if f in desc.flavors][:1]
-            else:
-                flavors = [f for f in engine.settings.flavors if f in desc.flavors]
-            marks = sorted(desc.flags)
+            allowed, marks = desc.flavors, sorted(desc.flags)
         except Exception:
             # The item reports the .desc error when it runs.
-            flavors, marks = [f if f != "best" else "h" for f in engine.settings.flavors], []
-        modes = active_modes(engine.settings)
-        for flavor in flavors:
-            variant = variant_name(flavor, modes)
-            item = ZdtmItem.from_parent(self, name=f"{self.workload.name}[{variant}]",
-                                        nodeid=f"{self.workload.name}[{variant}]",
-                                        workload=self.workload, flavor=flavor)
-            for m in ["zdtm", flavor, self.workload.root.leaf, self.workload.kind.name, *marks,
-                      *[mode.marker for mode in modes if mode.marker]]:
-                item.add_marker(m)
-            yield item
+            allowed, marks = None, []
+        lines = [line for line in engine.plan if not _plan_skip(engine, line)] or [None]
+        seen = set()
+        for line in lines:
+            if line is not None and not line.selects(self.workload.name, self.workload.source.stem):
+                continue
+            for flavor in self._flavors(engine, line, allowed):
+                item = self._item(engine, flavor, line, marks)
+                if item.nodeid not in seen:     # two lines may ask for the same test and modes
+                    seen.add(item.nodeid)
+                    yield item
+
+    @staticmethod
+    def _flavors(engine, line: Optional[PlanLine], allowed) -> list:
+        wanted = (line.flavors if line is not None and line.flavors else None) or engine.settings.flavors
+        if allowed is None:
+            return [f if f != "best" else "h" for f in wanted]
+        if wanted == ("best",):
+            # the most isolated flavor the test allows (uns > ns > h)
+            return [f for f in ("uns", "ns", "h") if f in allowed][:1]
+        return [f for f in wanted if f in allowed]
+
+    def _item(self, engine, flavor: str, line: Optional[PlanLine], marks: list) -> "ZdtmItem":
+        mode_options = line.mode_options if line is not None else {}
+        modes = active_modes(engine.settings.with_mode_options(mode_options))
+        variant = variant_name(flavor, modes)
+        item = ZdtmItem.from_parent(self, name=f"{self.workload.name}[{variant}]",
+                                    nodeid=f"{self.workload.name}[{variant}]",
+                                    workload=self.workload, flavor=flavor, plan_line=line)
+        for m in ["zdtm", flavor, self.workload.root.leaf, self.workload.kind.name, *marks,
+                  *[mode.marker for mode in modes if mode.marker]]:
+            item.add_marker(m)
+        if line is not None and line.expect == "fail":
+            item.add_marker(pytest.mark.xfail(strict=True, reason=f"plan line {line.name}: expected to fail "
+                                                                  f"({line.args})"))
+        return item
 
 
 class _JunitNames:
@@ -299,20 +352,23 @@ class ZdtmFailure(Exception):
 
 
 class ZdtmItem(pytest.Item):
-    def __init__(self, *, workload: Workload, flavor: str, **kw):
+    def __init__(self, *, workload: Workload, flavor: str, plan_line: Optional[PlanLine] = None, **kw):
         super().__init__(**kw)
         self.workload = workload
         self.flavor = flavor
+        self.plan_line = plan_line      # the plan line that asked for it (--plan), if any
         self.result = None
 
     def runtest(self):
         engine = self.config.stash[ENGINE]
         engine.start_session()
-        result = TestRun(engine, self.workload, self.flavor).run()
+        settings = engine.settings.with_mode_options(self.plan_line.mode_options if self.plan_line else {})
+        modes = active_modes(settings)
+        result = TestRun(engine, self.workload, self.flavor, modes).run()
         self.result = result
-        modes = [m.id_suffix for m in active_modes(engine.settings) if m.id_suffix]
+        suffixes = [m.id_suffix for m in modes if m.id_suffix]
         self.user_properties += [("zdtm_test", self.workload.name), ("zdtm_flavor", self.flavor),
-                                 ("zdtm_modes", ",".join(modes)), ("outcome", result.outcome),
+                                 ("zdtm_modes", ",".join(suffixes)), ("outcome", result.outcome),
                                  ("phase", result.phase or ""), ("message", result.message)]
         self.user_properties.append(("identity", result.identity))
         self.user_properties.append(("artifacts", result.artifacts))
@@ -348,7 +404,8 @@ def pytest_collection_modifyitems(session, config, items):
             keep.append(item)
             continue
         name = item.workload.name
-        explicit = name in named or item.workload.source.stem in named or session.isinitpath(item.path)
+        explicit = name in named or item.workload.source.stem in named or session.isinitpath(item.path) \
+            or (item.plan_line is not None and item.plan_line.names(name, item.workload.source.stem))
         ok = True
         if named and not (name in named or item.workload.source.stem in named):
             ok = False

@@ -23,3 +23,7 @@ class IterationsMode(Mode):
     @property
     def iterations(self) -> int:
         return self.settings.mode_option("iters", 1)
+
+    @property
+    def id_suffix(self) -> str:
+        return f"iters{self.iterations}"

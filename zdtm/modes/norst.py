@@ -10,6 +10,7 @@ from .base import Mode
 
 class NoRestoreMode(Mode):
     name = "norst"
+    id_suffix = "norst"
     order = 20
     description = "dump with --leave-running, never restore"
     options = (Option("norst", "dump with --leave-running, never restore", cli=("--norst",),
