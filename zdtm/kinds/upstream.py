@@ -134,11 +134,66 @@ def _start_args(root: Path, name: str) -> tuple:
     --pidfile/--outfile the harness gives itself."""
     out = _make(["-n", "-C", str(root), "--eval", f".PHONY: {name}.pid", f"{name}.pid"],
                 f"{root.name}/{name}: reading its start command")
-    for line in reversed(out.splitlines()):
-        words = shlex.split(line)
-        if words and words[0] in (f"./{name}", name, str(root / name)):
-            return tuple(w for w in words[1:] if not w.startswith(("--pidfile=", "--outfile=")))
-    raise BuildError(f"{root.name}/{name}: upstream's Makefile has no start command for {name}.pid", out)
+    found = _parse_start_commands(root, out, [name])
+    if name not in found:
+        raise BuildError(f"{root.name}/{name}: upstream's Makefile has no start command for {name}.pid", out)
+    return found[name]
+
+
+def _parse_start_commands(root: Path, out: str, names: list) -> dict:
+    """{name: args} from `make -n NAME.pid ...` output (the last command
+    that runs each test's binary)."""
+    wanted = {}
+    for name in names:
+        for spelling in (f"./{name}", name, str(root / name)):
+            wanted[spelling] = name
+    found = {}
+    for line in out.splitlines():
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            continue
+        if words and words[0] in wanted:
+            found[wanted[words[0]]] = tuple(w for w in words[1:] if not w.startswith(("--pidfile=", "--outfile=")))
+    return found
+
+
+# Per process: every test's start command of a root read in one `make -n`,
+# and the tree's lib made once; a test whose binary is newer than what it is
+# built from then costs no make at all. Keyed by the Makefile's mtime: an
+# edited Makefile is read again.
+_PREPARED: dict = {}
+
+
+def _prepare_root(root: Path) -> dict:
+    """{name: start args} of every test of root."""
+    key = (str(root), (root / "Makefile").stat().st_mtime)
+    if key in _PREPARED:
+        return _PREPARED[key]
+    names = sorted(test_names(root))
+    with _tree_lock(root.parent):
+        lib = root.parent / "lib"
+        if (lib / "Makefile").is_file():
+            _make(["-C", str(lib)], f"building {lib} with upstream's Makefile")
+        try:
+            out = _make(["-n", "-C", str(root), "--eval", ".PHONY: " + " ".join(f"{n}.pid" for n in names),
+                         *[f"{n}.pid" for n in names]], f"reading the start commands of {root}")
+            found = _parse_start_commands(root, out, names)
+        except BuildError:
+            found = {}      # each test's own reading says what is wrong
+    _PREPARED[key] = found
+    return found
+
+
+def _up_to_date(root: Path, name: str) -> bool:
+    """Is NAME's binary newer than its source, the Makefiles and the tree's lib?"""
+    try:
+        built = (root / name).stat().st_mtime
+        inputs = [root / f"{name}.c", root / "Makefile", root.parent / "Makefile.inc"]
+        inputs += list((root.parent / "lib").glob("*.a"))
+        return all(p.stat().st_mtime <= built for p in inputs if p.exists()) and os.access(root / name, os.X_OK)
+    except OSError:
+        return False
 
 
 def _protocol_env(workload: Workload, desc: Desc) -> tuple:
@@ -174,10 +229,12 @@ def _tree_lock(top: Path):
 
 def _build(builder: Builder, workload: Workload) -> Executable:
     root, name = workload.root.path, workload.source.stem
+    prepared = _prepare_root(root)
+    binary = root / name
     with _tree_lock(root.parent):
-        _make(["-C", str(root), name], f"building {workload.name} with upstream's Makefile")
-        args = _start_args(root, name)
-        binary = root / name
+        if not _up_to_date(root, name):
+            _make(["-C", str(root), name], f"building {workload.name} with upstream's Makefile")
+        args = prepared[name] if name in prepared else _start_args(root, name)
         if not os.access(binary, os.X_OK):
             raise BuildError(f"{workload.name}: upstream's Makefile made no executable {binary}")
         content = binary.read_bytes()
