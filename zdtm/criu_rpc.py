@@ -242,12 +242,18 @@ def _say(text: str) -> None:
 
 
 def _exchange(sk, rpc, req):
-    sk.send(req.SerializeToString())
-    size = len(sk.recv(1, socket.MSG_TRUNC | socket.MSG_PEEK))
-    if size == 0:
+    """Send a request, read the answer; None when criu swrk went away first."""
+    try:
+        sk.send(req.SerializeToString())
+        size = len(sk.recv(1, socket.MSG_TRUNC | socket.MSG_PEEK))
+        data = sk.recv(size) if size else b""
+    except (ConnectionError, OSError) as e:
+        _say(f"talking to criu swrk: {e}")
+        return None
+    if not data:
         return None
     resp = rpc.criu_resp()
-    resp.ParseFromString(sk.recv(size))
+    resp.ParseFromString(data)
     return resp
 
 
