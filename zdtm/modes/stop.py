@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Optional
 
 from ..config import Option
 from ..outcome import PhaseFailure
@@ -46,9 +47,9 @@ def not_stopped(root: int) -> dict:
     return {tid: s for tid, s in thread_states(root).items() if s not in ("T", "Z", "X")}
 
 
-def wait_stopped(root: int, timeout: float = STOPPED_TIMEOUT) -> dict:
+def wait_stopped(root: int, timeout: Optional[float] = None) -> dict:
     """Wait until every thread under root is stopped; those that are not at the deadline."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (STOPPED_TIMEOUT if timeout is None else timeout)
     while True:
         left = not_stopped(root)
         if not left or time.monotonic() >= deadline:
