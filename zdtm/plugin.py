@@ -421,6 +421,9 @@ def pytest_collection_modifyitems(session, config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    for kind in KINDS:
+        kind.will_run(list({i.workload.name: i.workload for i in keep
+                            if isinstance(i, ZdtmItem) and i.workload.kind.name == kind.name}.values()))
 
 
 def _shard(config, keep: list, drop: list) -> tuple:

@@ -63,6 +63,10 @@ class WorkloadKind(ABC):
         return {}
 
     # ---- running -------------------------------------------------------------
+    def will_run(self, workloads: list) -> None:
+        """The run's selection of this kind's workloads, known before the
+        first test starts (a kind may build them all at once, in parallel)."""
+
     @abstractmethod
     def build(self, builder: Builder, workload: Workload, desc: Desc) -> Executable:
         """Build (or find in the cache) what runs the test; raises BuildError."""

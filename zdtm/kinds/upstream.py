@@ -163,6 +163,9 @@ def _parse_start_commands(root: Path, out: str, names: list) -> dict:
 # built from then costs no make at all. Keyed by the Makefile's mtime: an
 # edited Makefile is read again.
 _PREPARED: dict = {}
+# The run's selection per root (UpstreamKind.will_run): the first test of a
+# root builds them all at once with make -j, as zdtm.py builds its tree.
+_SELECTED: dict = {}
 
 
 def _prepare_root(root: Path) -> dict:
@@ -175,6 +178,13 @@ def _prepare_root(root: Path) -> dict:
         lib = root.parent / "lib"
         if (lib / "Makefile").is_file():
             _make(["-C", str(lib)], f"building {lib} with upstream's Makefile")
+        stale = [n for n in sorted(_SELECTED.get(str(root), ())) if not _up_to_date(root, n)]
+        if len(stale) > 1:
+            try:    # -k: a test that does not build says so in its own build
+                _make(["-C", str(root), f"-j{os.cpu_count() or 1}", "-k", *stale],
+                      f"building the selected tests of {root}")
+            except BuildError:
+                pass
         try:
             out = _make(["-n", "-C", str(root), "--eval", ".PHONY: " + " ".join(f"{n}.pid" for n in names),
                          *[f"{n}.pid" for n in names]], f"reading the start commands of {root}")
@@ -462,6 +472,10 @@ class UpstreamKind(WorkloadKind):
 
     def is_test(self, root: TestRoot, path: Path) -> bool:
         return path.suffix == ".c" and path.stem in test_names(root.path)
+
+    def will_run(self, workloads: list) -> None:
+        for w in workloads:
+            _SELECTED.setdefault(str(w.root.path), set()).add(w.source.stem)
 
     def build(self, builder: Builder, workload: Workload, desc: Desc) -> Executable:
         exe = _build(builder, workload)
