@@ -270,7 +270,7 @@ class NamespaceFlavor(Flavor):
             self.work = cwd
             # The host stage runs in the work dir; inside, that is /zdtm/static
             # with what the stage mounted there.
-            cmd += [f"--enter={self._mntns()}", "--own-root", "--host-stage=ZDTM_NEWNS=1",
+            cmd += [f"--enter={self._mntns()}", "--own-root", "--timens", "--host-stage=ZDTM_NEWNS=1",
                     f"--cwd={self.inner_cwd}", f"--bind={cwd}:{self.inner_cwd}:rec", f"--etc-links={HOST_ETC}"]
             # its files by that path too (upstream's library renames a
             # pidfile made in the cwd: the same mount)

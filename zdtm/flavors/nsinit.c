@@ -5,7 +5,7 @@
  *   nsinit --root=DIR --init-pidfile=FILE --test-pidfile=FILE
  *          [--userns] [--uid-map=...] [--gid-map=...] [--bind=SRC:DST[:ro|:rec]]...
  *          [--hostname=NAME] [--drop-ids] [--enter=NSFILE] [--own-root]
- *          [--host-stage=NAME=VALUE] [--cwd=DIR] [--etc-links=DIR] -- WORKLOAD ARGV...
+ *          [--host-stage=NAME=VALUE] [--cwd=DIR] [--etc-links=DIR] [--timens] -- WORKLOAD ARGV...
  *   nsinit --hold                        (a test's own mount namespace)
  *   nsinit --enter=NSFILE -- CMD...      (run CMD in that namespace)
  *
@@ -28,7 +28,10 @@
  * upstream starts each test binary there with ZDTM_NEWNS=1, it may mount
  * things (the sources of external mounts) and bind them into the root, then
  * clones itself into new namespaces. We run it once that way, stop it at that
- * clone and go on from the mount namespace it left.
+ * clone and go on from the mount namespace it left. Their init also makes a
+ * time namespace (--timens: monotonic +10 days, boottime +20, as upstream's
+ * ns init), owned by the test's user namespace, so a test may leave it for a
+ * nested one and come back (timens_nested).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -65,7 +68,7 @@ struct bind {
 static struct {
 	char *root, *init_pidfile, *test_pidfile, *hostname;
 	char *uid_map, *gid_map, *enter, *host_stage, *cwd, *etc_links;
-	int userns, drop_ids, stage2, sync_fd, hold, own_root;
+	int userns, drop_ids, stage2, sync_fd, hold, own_root, timens;
 	struct bind binds[MAX_BINDS];
 	int nr_binds;
 	char **argv;
@@ -140,6 +143,10 @@ static void parse(int argc, char **argv)
 		}
 		if (!strcmp(a, "--own-root")) {
 			cfg.own_root = 1;
+			continue;
+		}
+		if (!strcmp(a, "--timens")) {
+			cfg.timens = 1;
 			continue;
 		}
 		if (!strncmp(a, "--stage2=", 9)) {
@@ -348,6 +355,32 @@ static int reopen(int fd, const char *path, int flags)
  * binary through its path inside the new root, so that no mapping of the
  * init refers to a mount outside the namespace (criu could not dump it).
  */
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* A new time namespace with upstream's offsets, joined before anything runs
+ * in it (offsets can only be set while it is empty). No timens: go on. */
+static void enter_new_timens(void)
+{
+	int fd;
+
+	if (unshare(CLONE_NEWTIME)) {
+		if (errno == EINVAL)
+			return;
+		die("unshare(CLONE_NEWTIME)");
+	}
+	/* becoming root in the user namespace cleared "dumpable": /proc/self
+	 * would be the host root's, not ours, to write */
+	if (prctl(PR_SET_DUMPABLE, 1))
+		die("prctl(PR_SET_DUMPABLE)");
+	write_file("/proc/self/timens_offsets", "monotonic 864000 0\nboottime 1728000 0\n");
+	fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWTIME))
+		die("joining the new time namespace");
+	close(fd);
+}
+
 static int init_main(void *arg)
 {
 	char self[4096], out[4096], fdarg[32], **argv = arg, **nargv;
@@ -376,6 +409,8 @@ static int init_main(void *arg)
 	loopback_up();
 	if (cfg.hostname && sethostname(cfg.hostname, strlen(cfg.hostname)))
 		die("sethostname");
+	if (cfg.timens)
+		enter_new_timens();
 	setsid();
 
 	for (argc = 0; argv[argc]; argc++)
