@@ -286,3 +286,21 @@ def test_writable_root(upstream, reachable_dir):
     shared = state / "nsroot"
     assert not list(shared.glob("unlinked*")) and not list((shared / "etc").iterdir())
     assert str(reachable_dir) not in _host_mounts()
+
+
+def test_time_namespace_of_the_ns_init(upstream, reachable_dir):
+    """Upstream's ns init gives the test a time namespace of its own (owned
+    by the test's user namespace in uns): timens_nested leaves it for a
+    nested one and goes back, which it cannot do into the host's; criu then
+    refuses the nested time namespace (the test is crfail). criu dumps the
+    time namespace of any upstream test (timens-*.img)."""
+    state = reachable_dir / "state"
+    res = _run(upstream, state, "-t", "upstream/static/timens_nested", "-t", "upstream/static/env00",
+               "-f", "ns,uns", "-p", "2", "--keep-img", "always", timeout=600)
+    assert res.returncode == 0, res.stdout[-6000:]
+    assert re.search(r"^=+ 4 passed in ", res.stdout, re.M), res.stdout[-3000:]
+    for flavor in ("ns", "uns"):
+        dump = (_art(state, "static/timens_nested", flavor) / "dump-1.log").read_text()
+        assert "Error" in dump, dump[-2000:]
+        images = _art(state, "static/env00", flavor) / "img" / "1"
+        assert list(images.glob("timens-*.img")), sorted(p.name for p in images.iterdir())
