@@ -82,6 +82,8 @@ class CheckpointRestore:
         self.iterations = max([m.iterations for m in self.modes if m.iterations] or [1])
         self.restores = all(m.restores for m in self.modes)
         self.leave_running = any(m.leave_running for m in self.modes)
+        # a mode whose dump runs on in the background (Mode.start_dump)
+        self.background_dump = next((m for m in self.modes if m.dump_in_background), None)
 
     def run_cycles(self) -> None:
         for n in range(1, self.iterations + 1):
@@ -115,6 +117,8 @@ class CheckpointRestore:
                 raise PhaseFailure("dump", step.criu.status(), criu=step.criu)
             self._call_hooks("after_dump", step)
             self.before = before
+            if self.background_dump is not None:
+                return True         # the tree lives until the dump ends: its mode waits for both
             if not self.restores:
                 self._compare_outside(before, run.root_pid, "criu dump --leave-running")
                 return True
@@ -127,6 +131,8 @@ class CheckpointRestore:
         return True
 
     def _dump_once(self, step: Step, crfail: bool) -> CriuRun:
+        if self.background_dump is not None and not crfail:
+            return self.background_dump.start_dump(step, self._call("dump", step))
         criu = self.run.driver.dump(self.run.root_pid, self._call("dump", step),
                                     leave_running=self.leave_running or crfail)
         self.run.record_criu(criu, "dump")

@@ -17,6 +17,7 @@ from typing import Optional
 from ..check import check_feature
 from ..outcome import PhaseFailure
 from ..procs import wait_gone
+from .base import Mode
 
 ADDRESS = "127.0.0.1"
 _PORT = re.compile(r"Using (\d+) port")
@@ -34,14 +35,17 @@ def helper_state(helper) -> str:
     proc = helper.proc
     if proc is None or helper.run.spawn_error:
         return helper.run.status()
-    if proc.poll() is None:
+    rc = proc.poll()
+    if rc is None:
         try:
             with open(f"/proc/{proc.pid}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             state = "?"
         return f"still running (pid {proc.pid}, state {state})"
-    helper.kill()           # already ended: records its status
+    if helper.run.returncode is None:
+        helper.run.returncode = rc
+    helper.kill()           # already ended: its output and time recorded
     return helper.run.status()
 
 
@@ -60,12 +64,15 @@ class Server:
             raise PhaseFailure(self.phase, f"{self.what} did not get ready: {self.helper.run.status()}",
                                criu=self.helper.run)
         if listen:
-            self.port = listening_port(self.helper)
+            self.port = self.listening()
             if self.port is None:
                 self.helper.kill()
                 raise PhaseFailure(self.phase, f"{self.what} said it was ready, but its log "
                                                f"{call.log} names no port it listens on", criu=self.helper.run)
         return self
+
+    def listening(self) -> Optional[int]:
+        return listening_port(self.helper)
 
     def finish(self, step, timeout: float) -> str:
         """Wait for its end (its work is done): its log, or a PhaseFailure
@@ -104,6 +111,35 @@ def uffd_unavailable(engine) -> Optional[str]:
     return None
 
 
+# criu's page server sizes the pipe it reads pages through (pipe_read_dest_init)
+# to PIPE_MAX_SIZE pages: 819 on x86_64, which the kernel rounds up to 4 MiB.
+SERVE_PIPE_BYTES = 4 << 20
+
+
+def serving_unavailable(engine) -> Optional[str]:
+    """Why a criu page server cannot serve lazy pages here (page-server
+    --lazy-pages, dump --lazy-pages), or None."""
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            limit = int(f.read())
+    except (OSError, ValueError):
+        return None
+    if limit >= SERVE_PIPE_BYTES or "CAP_SYS_RESOURCE" not in engine.facts.caps_missing:
+        return None
+    return (f"criu's page server sizes its pipe to {SERVE_PIPE_BYTES} bytes (F_SETPIPE_SZ), above "
+            f"fs.pipe-max-size ({limit}), which needs CAP_SYS_RESOURCE, missing here (see zdtm check); criu "
+            f"ignores the refusal and fails serving the first page ('page-pipe: splice: -1: Bad file "
+            f"descriptor'). sysctl fs.pipe-max-size={SERVE_PIPE_BYTES} lets it run")
+
+
+def unprivileged_userfaultfd() -> bool:
+    try:
+        with open("/proc/sys/vm/unprivileged_userfaultfd") as f:
+            return f.read().strip() != "0"
+    except OSError:
+        return True         # no such knob: the kernel does not restrict it
+
+
 def transferred(log: str) -> list:
     """(copied, total) pages per task, as the lazy-pages daemon's log says."""
     return [(int(a), int(b)) for a, b in _UFFD.findall(log)]
@@ -116,3 +152,77 @@ def wait_tree_gone(tree: list, reaper, timeout: float) -> list:
 
 def deadline_left(t0: float, total: float) -> float:
     return max(1.0, total - (time.monotonic() - t0))
+
+
+class LazyBase(Mode):
+    """The three lazy modes: a `criu lazy-pages` daemon (like a restore)
+    gives the restored tree its memory through userfaultfd; the restore
+    runs with --lazy-pages. Where the daemon gets the pages from is what
+    differs (the images, a page server, the dump itself)."""
+    lazy = True
+    restores = True
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.helpers: list = []         # Servers of the current restore, in the order they finish
+
+    def unavailable(self, engine) -> Optional[str]:
+        return uffd_unavailable(engine)
+
+    def skip_reason(self, desc, flavor: str) -> Optional[str]:
+        if "nolazy" in desc.flags:
+            return "flag nolazy: the test does not work with lazy pages"
+        if flavor == "uns" and not unprivileged_userfaultfd():
+            return ("vm.unprivileged_userfaultfd is 0: the restored tasks open their userfaultfd inside the "
+                    "test's user namespace, without CAP_SYS_PTRACE in the initial one, and the kernel refuses "
+                    "(criu: 'Unable to open an userfaultfd descriptor: Operation not permitted'; CRIU's CI sets "
+                    "the sysctl to 1 for its lazy runs)")
+        if self.settings.mode_option("norst"):
+            return f"--{self.name} acts at the restore, and --norst never restores"
+        return None
+
+    def identity_note(self) -> str:
+        return f"--{self.name}: a criu lazy-pages daemon with the restore's identity"
+
+    def restore_opts(self, step) -> list:
+        return ["--lazy-pages"]
+
+    def daemon_opts(self, step) -> list:
+        """The lazy-pages daemon's options: where its pages come from."""
+        return []
+
+    def start_daemon(self, step) -> None:
+        self.helpers.insert(0, Server("criu lazy-pages daemon", "restore").start(
+            step, "lazy-pages", self.daemon_opts(step), like="restore"))
+
+    def retry(self, step, action: str) -> bool:
+        """A failed restore: say what became of the helpers."""
+        if action == "restore" and self.helpers:
+            states = "; ".join(f"{s.what}: {helper_state(s.helper)}" for s in self.helpers if s.helper)
+            raise PhaseFailure("restore", f"{step.criu.status()} (with --lazy-pages; {states})", criu=step.criu)
+        return False
+
+    def after_restore(self, step) -> None:
+        """The restored tree runs: every helper must now finish its work (the
+        daemon pushes the pages not yet faulted in, then exits) and exit 0."""
+        t0, total = time.monotonic(), self.settings.criu_timeout
+        lines = []
+        while self.helpers:
+            server = self.helpers[0]
+            log = server.finish(step, deadline_left(t0, total))
+            self.helpers.pop(0)
+            if server.what.startswith("criu lazy-pages"):
+                pages = transferred(log)
+                lines.append(f"iteration {step.n}: the lazy-pages daemon transferred "
+                             + (", ".join(f"{a}/{b}" for a, b in pages) or "no") + " pages (per task)")
+        self.finished(step, t0, total)
+        step.run.result.sections.append((self.name, "\n".join(lines)))
+
+    def finished(self, step, t0: float, total: float) -> None:
+        """After the helpers ended (lazy-migrate: the dumped tree's going)."""
+
+    def stop(self, run) -> list:
+        problems = []
+        while self.helpers:
+            problems += self.helpers.pop(0).kill(run.result)
+        return problems

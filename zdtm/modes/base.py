@@ -40,6 +40,10 @@ class Mode:
     leave_running = False
     #: the restored tree gets new host pids even in the h flavor
     new_pids = False
+    #: the dump runs on in the background once ready (it serves the pages):
+    #: the cycle calls start_dump instead of running it to its end, and
+    #: restores without waiting for the dumped tree to go (the mode waits)
+    dump_in_background = False
 
     def __init__(self, settings):
         self.settings = settings
@@ -88,6 +92,12 @@ class Mode:
     def adjust_call(self, call, action: str, step) -> None:
         """Last say on a dump or restore call (a zdtm.criu.CriuCall): its
         environment (CRIU_FAULT), call.detach (--restore-sibling), ..."""
+
+    def start_dump(self, step, call):
+        """dump_in_background: start the dump (call: its CriuCall) and return
+        a zdtm.criu.CriuRun, ok once the dump is ready; the mode then owns it
+        (its end, its log, the dumped tree's going)."""
+        raise NotImplementedError
 
     def retry(self, step, action: str) -> bool:
         """The action failed: should the cycle run it once more (the mode
