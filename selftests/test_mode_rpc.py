@@ -140,3 +140,4 @@ def test_unit_config_lines_and_rpc_parse():
     assert split_options(args)[:3] == [("images-dir", "/i"), ("verbosity", "4"), ("tree", "5")]
     assert refusal(args) == ""
     assert "--libdir" in refusal(["-L", "/x"])
+    assert split_options(["--exec-cmd", "-d", "--", "/bin/x", "--reap"])[-1] == ("--", ["/bin/x", "--reap"])

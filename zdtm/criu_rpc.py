@@ -78,6 +78,9 @@ def split_options(args: list) -> list:
     while i < len(args):
         a = args[i]
         i += 1
+        if a == "--":           # the command of --exec-cmd
+            out.append(("--", args[i:]))
+            break
         if a.startswith("--"):
             name, eq, value = a[2:].partition("=")
             if not eq:
@@ -106,6 +109,8 @@ def refusal(args: list) -> str:
 
 def _check_known(name: str, value) -> None:
     base = name[3:] if name.startswith("no-") and name[3:] in FLAGS else name
+    if base in ("--", "exec-cmd"):
+        return
     if base in FLAGS or base in STRINGS or base in NUMBERS or base in LISTS or base in SPECIAL:
         if base == "restore-detached" and name != base:
             raise Refused("--rpc cannot pass --no-restore-detached to criu (criu's RPC always detaches)")
@@ -128,13 +133,18 @@ class Request:
         self.detached = False
         self.keep_fds: list = []        # fds criu swrk inherits (--inherit-fd)
         self.pidfd_store_fd = None
+        self.exec_cmd = False
 
     def add(self, name: str, value) -> None:
         _check_known(name, value)
         negated = name.startswith("no-") and name[3:] in FLAGS
         base = name[3:] if negated else name
         o = self.opts
-        if base in FLAGS:
+        if base == "--":
+            o.exec_cmd.extend(value)
+        elif base == "exec-cmd":
+            self.exec_cmd = True
+        elif base in FLAGS:
             if base in ("restore-detached", "daemon"):
                 self.detached = True
             elif base == "page-server":
@@ -225,7 +235,9 @@ class Request:
             work, o.log_file = os.path.dirname(log) or ".", os.path.basename(log)
         if work:
             o.work_dir_fd = self._dir_fd(work)
-        if self.action == "restore" and not (self.detached or o.rst_sibling):
+        if bool(o.exec_cmd) != self.exec_cmd or (self.exec_cmd and self.action != "restore"):
+            raise Refused("--rpc: --exec-cmd goes with a restore and its command after --")
+        if self.action == "restore" and not (self.detached or o.rst_sibling or self.exec_cmd):
             raise Refused("--rpc cannot restore without --restore-detached or --restore-sibling "
                           "(criu's RPC always detaches the restored tree)")
         if self.pidfile and self.action != "restore":
@@ -335,10 +347,24 @@ def run_rpc(rpc, criu: str, req: Request) -> int:
                 _say(f"restored, root pid {resp.restore.pid}")
                 if req.pidfile:
                     _write_pidfile(req.pidfile, resp.restore.pid)
+                if req.exec_cmd:
+                    _become(req, sk)
     finally:
         sk.close()
         _, status = os.waitpid(pid, 0)
     return _status_of(status, verdict)
+
+
+def _become(req: Request, sk) -> None:
+    """restore --exec-cmd: criu swrk has turned into the command, the
+    restored tree's parent; the client does as criu's command line does and
+    becomes the command too (the harness waits for its criu to exec it),
+    then the parent of the swrk one."""
+    cmd = list(req.opts.exec_cmd)
+    _say(f"criu swrk runs {' '.join(cmd)} as the restored tree's parent; so does this client")
+    sk.close()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
 
 
 def _write_pidfile(path: str, pid: int) -> None:

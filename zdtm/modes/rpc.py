@@ -72,9 +72,6 @@ class RpcMode(Mode):
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if "crlib" in desc.flags:
             return "--rpc cannot pass --libdir to criu (criu's RPC has no field for plugins)"
-        if "--exec-cmd" in desc.opts + desc.ropts:
-            return ("--rpc cannot pass --exec-cmd to criu: the harness needs criu itself to become the "
-                    "command, and over RPC criu swrk is the client's child")
         for extra in (desc.dopts, desc.ropts):
             reason = criu_rpc.refusal(list(desc.opts) + list(extra))
             if reason:
