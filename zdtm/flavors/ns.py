@@ -218,6 +218,25 @@ class NamespaceFlavor(Flavor):
         make_skeleton(root, [dst for _, dst, _ in self._own_binds()] + ["/etc", self.inner_cwd])
         os.chmod(root, 0o777)
 
+    def _move_work_into_root(self, work: Path) -> None:
+        """The work dir becomes the root's /zdtm/SUBDIR, part of the root
+        mount as in upstream's root (a test that shares "/" and mounts in
+        its cwd expects that to propagate: mntns_shared_bind). The harness
+        reaches it through a symlink at the old path until teardown moves
+        it back."""
+        inner = self.own_root / self.inner_cwd.lstrip("/")
+        inner.rmdir()               # made by the skeleton, empty
+        os.rename(work, inner)
+        work.symlink_to(inner)
+        self.work = work
+
+    def _move_work_back(self) -> None:
+        work, self.work = self.work, None
+        inner = self.own_root / self.inner_cwd.lstrip("/")
+        if work is not None and work.is_symlink() and inner.is_dir():
+            work.unlink()
+            os.rename(inner, work)
+
     def _hold(self) -> None:
         """The test's mount namespace (nsinit --hold), until teardown closes
         its stdin. Nothing is mounted under the root there: criu binds it."""
@@ -252,6 +271,7 @@ class NamespaceFlavor(Flavor):
             self.engine.reaper.owned.discard(self.holder.pid)
             self.holder = None
         if self.own_root is not None and self.own_root.exists():
+            self._move_work_back()
             remove_root(self.own_root)
 
     # ---- running ---------------------------------------------------------------
@@ -266,15 +286,16 @@ class NamespaceFlavor(Flavor):
         cmd, root, binds = [str(self._nsinit())], self.root, self._binds()
         if self.own_root:
             self._prepare_own_root()
+            self._move_work_into_root(cwd)
             self._hold()
-            self.work = cwd
             # The host stage runs in the work dir; inside, that is /zdtm/static
             # with what the stage mounted there.
             cmd += [f"--enter={self._mntns()}", "--own-root", "--timens", "--host-stage=ZDTM_NEWNS=1",
-                    f"--cwd={self.inner_cwd}", f"--bind={cwd}:{self.inner_cwd}:rec", f"--etc-links={HOST_ETC}"]
+                    f"--cwd={self.inner_cwd}", f"--etc-links={HOST_ETC}"]
             # its files by that path too (upstream's library renames a
             # pidfile made in the cwd: the same mount)
             argv = [a.replace(f"={cwd}/", f"={self.inner_cwd}/", 1) for a in argv]
+            test_pidfile = test_pidfile.replace(f"{cwd}/", f"{self.inner_cwd}/", 1)
             root, binds = self.own_root, self._own_binds()
         cmd += [f"--root={root}", f"--init-pidfile={self.init_pidfile}",
                 f"--test-pidfile={test_pidfile}", "--hostname=zdtm-" + self.name]
@@ -307,8 +328,7 @@ class NamespaceFlavor(Flavor):
         opts = []
         binds = self._binds()
         if self.own_root:
-            # and the work dir, bound at /zdtm/static (with what the host stage mounted there)
-            binds = self._own_binds() + [(str(self.work), self.inner_cwd, False)]
+            binds = self._own_binds()      # the work dir is part of the root (/zdtm/static)
         for src, dst, _ in binds:
             if action == "dump":
                 opts += ["--external", f"mnt[{dst}]:{self._ext_key(dst)}"]
