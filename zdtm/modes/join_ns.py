@@ -28,6 +28,14 @@ from ..outcome import PhaseFailure
 from .base import Mode
 
 NETNS_FILE = "join-ns.net"
+# criu's network lock of a namespace it creates (criu/net.c,
+# iptables_network_lock_internal): only criu's own repair packets
+# (SOCCR_MARK) pass. criu does not lock a joined namespace: a TCP connection
+# restored into it would get a reset from its not yet restored peer
+# (soccr: "Can't restore not-sent send queue data ... Broken pipe").
+LOCK = ("*filter\n:CRIU - [0:0]\n-I INPUT -j CRIU\n-I OUTPUT -j CRIU\n"
+        "-A CRIU -m mark --mark 0xC114 -j ACCEPT\n-A CRIU -j DROP\nCOMMIT\n")
+UNLOCK = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 
 
 def make_netns(path: Path) -> None:
@@ -40,6 +48,16 @@ def make_netns(path: Path) -> None:
         if res.returncode != 0:
             raise PhaseFailure("start", f"--join-ns: {' '.join(argv)} failed ({res.returncode}): "
                                         f"{res.stdout.strip()}")
+
+
+def set_rules(path: Path, rules: str, phase: str) -> None:
+    """iptables-restore (v4 and v6) of rules in the net namespace bound on path."""
+    for tool in ("iptables-restore", "ip6tables-restore"):
+        res = subprocess.run(["nsenter", f"--net={path}", tool, "-w"], input=rules, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=30)
+        if res.returncode != 0:
+            raise PhaseFailure(phase, f"--join-ns: {tool} in the prepared net namespace failed "
+                                      f"({res.returncode}): {res.stdout.strip()}")
 
 
 def remove_netns(path: Path) -> list:
@@ -91,11 +109,15 @@ class JoinNsMode(Mode):
         self.netns = run.paths.art / NETNS_FILE
         make_netns(self.netns)
 
+    def before_restore(self, step) -> None:
+        set_rules(self.netns, LOCK, "restore")       # as criu locks a namespace it creates
+
     def restore_opts(self, step) -> list:
         return ["--join-ns", f"net:{self.netns}"]
 
     def after_restore(self, step) -> None:
         run = step.run
+        set_rules(self.netns, UNLOCK, "restore")
         want = os.stat(self.netns)
         for pid in dict.fromkeys((run.root_pid, run.pid)):
             try:
