@@ -71,6 +71,10 @@ class RootlessMode(Mode):
         if flavor != "h":
             return (f"--rootless in {flavor}: its namespaces are root's, which a criu without CAP_SYS_ADMIN "
                     f"cannot enter or recreate (CRIU's CI runs rootless in h only)")
+        if desc.inherit_fd:
+            return ("inherited-fd test: zdtm.py's inhfd tests refuse rootless mode, and criu as uid "
+                    f"{WORKLOAD_UID} cannot reopen the harness's pipe (root's, mode 0600) on restore "
+                    "(criu/pipes.c: Unable to reopen the pipe /proc/self/fd/N: Permission denied)")
         return _nonroot.desc_reason(desc)
 
     def incompatible(self, run) -> Optional[str]:
