@@ -42,7 +42,7 @@ KNOWN_KEYS = {
     "arch": "machine(s) the test is for",
     "deps": "host binaries the test needs (a|b = alternatives)",
     "timeout": "seconds for start/stop",
-    "bind": "upstream: a tree directory bound into its ns root (accepted; our flavors need no such bind)",
+    "bind": "upstream: a directory of the ns root bound onto itself, a mount of its own (mnt_ro_root)",
     # Ours, beyond upstream:
     "args": "extra workload arguments; --filename/--dirname without a value get a harness path",
     "cflags": "extra C compiler flags",
@@ -81,6 +81,7 @@ class Desc:
     differs: tuple = ()          # ((item, reason), ...)
     ext_mounts: tuple = ()
     inherit_fd: Optional[str] = None
+    bind: Optional[str] = None   # upstream: a dir of its root made a mount of its own (mnt_ro_root)
     path: Optional[Path] = field(default=None, compare=False)
 
     @property
@@ -319,6 +320,9 @@ def parse_desc(path: Path, text: str) -> Desc:
         elif key == "bind":
             if not isinstance(value, str):
                 raise DescError(path, line, f"'bind' must be a path string, not {type(value).__name__}")
+            if value.startswith("/") or ".." in value.split("/"):
+                raise DescError(path, line, f"'bind' must be a path inside the test's root, not {value!r}")
+            kw["bind"] = value
         elif key == "crfail_match":
             if not isinstance(value, str):
                 raise DescError(path, line, "'crfail_match' must be a regular expression string")

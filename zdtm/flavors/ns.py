@@ -297,6 +297,11 @@ class NamespaceFlavor(Flavor):
             argv = [a.replace(f"={cwd}/", f"={self.inner_cwd}/", 1) for a in argv]
             test_pidfile = test_pidfile.replace(f"{cwd}/", f"{self.inner_cwd}/", 1)
             root, binds = self.own_root, self._own_binds()
+            if env.get("ZDTM_BIND"):
+                # upstream's .desc bind: that dir of the root a mount of its own
+                # (mnt_ro_root makes "/" read-only and still writes its output there)
+                inner = "/" + env["ZDTM_BIND"].strip("/")
+                binds = binds + [(str(root) + inner, inner, False)]
         cmd += [f"--root={root}", f"--init-pidfile={self.init_pidfile}",
                 f"--test-pidfile={test_pidfile}", "--hostname=zdtm-" + self.name]
         if self.userns:

@@ -19,6 +19,7 @@ import fcntl
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -27,9 +28,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from .. import hostwide
+from .. import check, hostwide
 from ..build import BuildError, Builder, Executable, digest
 from ..desc import Desc
+from ..guards.tasks import HOOK_ENV
 from ..outcome import PhaseFailure, Skip
 from ..provision import ProvisionError
 from ..provision.pycriu import find_pycriu, provision_pycriu
@@ -129,6 +131,91 @@ def _checkskip(workload: Workload) -> Optional[str]:
     return f"{script.name} exited with {res.returncode}" + (f": {said[-1].strip()}" if said else "")
 
 
+def _defines(root: Path, name: str) -> set:
+    """The -D symbols upstream's Makefile adds to NAME's CFLAGS
+    (`socket-tcp-nft-nfconntrack: CFLAGS += -D ZDTM_TCP_LOCAL ...`)."""
+    found = set()
+    try:
+        text = (root / "Makefile").read_text(errors="replace")
+    except OSError:
+        return found
+    for m in re.finditer(r"^([^\n:=#]+):\s*CFLAGS\s*\+=(.*)$", text, re.M):
+        if name in m.group(1).split():
+            found |= set(re.findall(r"-D\s*(\w+)", m.group(2)))
+    return found
+
+
+def _active_source(path: Path, defines: set) -> list:
+    """The lines of a test's source its build compiles, as far as #ifdef
+    and #ifndef of -D symbols decide (other conditions count as true)."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    stack, out = [], []
+    for line in lines:
+        d = re.match(r"\s*#\s*(ifdef|ifndef|if|elif|else|endif)\b\s*(\w*)", line)
+        if not d:
+            if all(stack):
+                out.append(line)
+            continue
+        what, sym = d.groups()
+        if what == "ifdef":
+            stack.append(sym in defines)
+        elif what == "ifndef":
+            stack.append(sym not in defines)
+        elif what == "if":
+            stack.append(True)
+        elif what in ("else", "elif") and stack:
+            stack[-1] = (not stack[-1]) if what == "else" else True
+        elif what == "endif" and stack:
+            stack.pop()
+    return out
+
+
+def _machine_limit(workload: Workload) -> Optional[str]:
+    """What this test needs from the machine that is not here, known
+    before it runs: a device it opens by its fixed path (rtc: /dev/rtc), a
+    command its source runs with system() (socket-tcp-nft-nfconntrack:
+    nft), or a precondition of one test (MACHINE_NEEDS)."""
+    name = workload.source.stem
+    need = MACHINE_NEEDS.get(name)
+    if need and (reason := need()):
+        return reason
+    code = "\n".join(_active_source(workload.source, _defines(workload.root.path, name)))
+    for dev in check.DEVICES:
+        if f'"{dev}"' in code and not os.path.exists(dev):
+            return f"needs {dev} (its source opens it), which this machine does not have (see zdtm check)"
+    for tool in sorted(set(re.findall(r'\bsystem\(\s*"([\w.+-]+)', code))):
+        if not shutil.which(tool, path=SYSTEM_PATH):
+            return f"needs the command '{tool}' (its source runs system(\"{tool} ...\")), not installed on this host"
+    return None
+
+
+def _net_prio_unmounted() -> Optional[str]:
+    reason = check.net_prio_missing()
+    return reason and (f"{reason}: cgroup_ifpriomap then falls back to a string literal it later "
+                       f"free()s (get_controller_name) and aborts after its PASS, its output never "
+                       f"finished, which upstream's zdtm.py fails as well")
+
+
+def _pid1_ns_closed() -> Optional[str]:
+    reason = check.pid1_ns_denied()
+    return reason and (f"{reason}: cgroupns setns()es into pid 1's cgroup namespace, which upstream's "
+                       f"zdtm.py (in zdtm_ct's pid namespace, flavor h) makes its own")
+
+
+# What single upstream tests change by themselves between the outside
+# check's snapshot and the dump, or after the restore, with the reason.
+_TCPBUF = (("fd.*.flags", "its heartbeat loop sets O_NONBLOCK on its socket while it fills the send "
+                          "buffer (fill_sock_buf) and clears it again, at any moment, for a long while "
+                          "after a restore: the flags at the dump need not be those seen before"),)
+VOLATILE = {name: _TCPBUF for name in ("socket-tcpbuf", "socket-tcpbuf6", "socket-tcpbuf-local", "socket-tcpbuf6-local")}
+
+# Preconditions of single upstream tests on the machine (zdtm check shows them).
+MACHINE_NEEDS = {"cgroup_ifpriomap": _net_prio_unmounted, "cgroupns": _pid1_ns_closed}
+
+
 def _start_args(root: Path, name: str) -> tuple:
     """The workload arguments of upstream's NAME.pid recipe, minus the
     --pidfile/--outfile the harness gives itself."""
@@ -213,8 +300,10 @@ def _protocol_env(workload: Workload, desc: Desc) -> tuple:
     test stops waiting at once: "Fd criu_status_in is not initialized"), and
     ZDTM_NOREAP when the test asks its ns init not to reap (upstream's init
     is the test binary itself, which sees the test's own setenv; ours, nsinit,
-    sees only what it is started with)."""
+    sees only what it is started with), and ZDTM_BIND (the .desc's bind)."""
     env = []
+    if desc.bind:        # the ns flavors bind that dir of the root onto itself
+        env.append(("ZDTM_BIND", desc.bind))
     if "pre-dump-notify" in desc.flags:
         env += [("ZDTM_NOTIFY_FDIN", "100"), ("ZDTM_NOTIFY_FDOUT", "101")]
     try:
@@ -284,6 +373,7 @@ class UpstreamHook(Hooks):
         self.pycriu_error: Optional[str] = None
         self.links: Optional[set] = None     # the host's links before --post-start
         self.host_net = None                 # the host-wide lock of HOST_NET hooks
+        self.files: Optional[SharedCwd] = None
 
     def call(self, stage: str, *, root_pid, log: Path, timeout: float,
              images: Optional[Path] = None) -> None:
@@ -313,6 +403,8 @@ class UpstreamHook(Hooks):
         finally:
             if stage == "clean":
                 _unlink(pidfile.with_suffix(".out"))      # the copy _give_output made
+                self.files.unmirror()
+                _end_daemons(str(log.parent), log)
             if stage == "clean" and self.host_net is not None:
                 self.host_net.close()
                 self.host_net = None
@@ -356,9 +448,13 @@ class UpstreamHook(Hooks):
             log.write(f"(zdtm) removed the host link {name} the hook left: {said}\n")
 
     def _hook_dir(self, art: Path) -> Path:
-        """art/hook-tree/test: the hook's cwd; art/hook-tree/lib: the tree's lib/."""
+        """art/hook-tree/test: the hook's cwd; art/hook-tree/lib: the tree's
+        lib/. Its zdtm/<subdir> stands for the test's cwd (SharedCwd)."""
         top = art / "hook-tree"
-        (top / "test" / "zdtm" / self.subdir).mkdir(parents=True, exist_ok=True)
+        sub = top / "test" / "zdtm" / self.subdir
+        sub.mkdir(parents=True, exist_ok=True)
+        if self.files is None:
+            self.files = SharedCwd(art / "work", sub, self.path.stem)
         lib = self.tree.parent / "lib"
         if lib.is_dir() and not (top / "lib").is_symlink():
             (top / "lib").symlink_to(lib)
@@ -366,6 +462,9 @@ class UpstreamHook(Hooks):
 
     def _env(self, pid: Optional[int], images: Optional[Path], log: Path) -> dict:
         env = dict(os.environ)
+        # What the hook leaves running (a daemon it forks) carries this:
+        # the tasks guard knows it from the test's own tasks.
+        env[HOOK_ENV] = str(log.parent)
         paths = [SYSTEM_PATH, env.get("PATH", "")]
         pycriu = self._pycriu(log)
         if pycriu:
@@ -401,6 +500,7 @@ class UpstreamHook(Hooks):
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + timeout
             while True:
+                self.files.mirror()
                 if starting and (pid := starting[1]()):
                     _write_pid(starting[0], pid)
                     starting = None
@@ -413,6 +513,7 @@ class UpstreamHook(Hooks):
                         proc.wait()
                         rc = None
                         break
+            self.files.mirror()
             out.seek(0)
             return rc, out.read().decode(errors="replace")
 
@@ -429,6 +530,81 @@ class UpstreamHook(Hooks):
         said = [line for line in output.strip().splitlines() if line.strip()]
         raise PhaseFailure("hook", f"{self.path.name} {arg} {how}" + (f": {said[-1].strip()}" if said else ""),
                            details=output)
+
+
+def _end_daemons(art: str, log: Path) -> None:
+    """Kill what the hooks of this test left running (marked HOOK_ENV, e.g.
+    netns_lock_*'s TCP server, "closed when zdtm sends SIGKILL"): upstream's
+    zdtm_ct ends them with its pid namespace. Noted in the hook's log."""
+    mark = f"{HOOK_ENV}={art}".encode()
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/environ", "rb") as f:
+                if mark not in f.read().split(b"\0"):
+                    continue
+            os.kill(int(d), 9)
+            found.append(int(d))
+        except OSError:
+            continue
+    for pid in found:
+        try:
+            os.waitpid(pid, 0)          # ours: the harness is their subreaper
+        except ChildProcessError:
+            pass
+    if found:
+        with open(log, "a") as f:
+            f.write(f"(zdtm) killed what the hooks left running, as zdtm.py's pid namespace would: {found}\n")
+
+
+class SharedCwd:
+    """Upstream's tests and hooks share one directory, test/zdtm/static:
+    the test's cwd and, seen from the hook's cwd, zdtm/static. Files one
+    leaves there for the other (net_lock_socket_*: the test writes
+    socket_lock.sync, its hook waits for it; netns_lock_*: the hook writes
+    net_lock.sync, the test waits for it) appear on the other side as
+    symlinks, made while a hook runs; the harness's own files there (the
+    pidfiles, the output) are not shared, nor directories. The links made
+    in the test's dir are removed at --clean."""
+
+    def __init__(self, work: Path, hook_side: Path, stem: str):
+        self.work, self.hook_side = work, hook_side
+        self.own = (f"{stem}.pid", f"{stem}.out", f"{stem}.stdio")
+        self.seen: set = set()          # (side, name) already mirrored
+        self.made: list = []            # links made in the test's dir
+        self.given: list = []           # links made in the hook's
+
+    def _files(self, d: Path) -> list:
+        try:
+            return [e.name for e in os.scandir(d) if e.is_file(follow_symlinks=False)
+                    and not e.name.startswith(self.own) and not e.name.startswith(".")]
+        except OSError:
+            return []
+
+    def mirror(self) -> None:
+        # A hook that removes what it read (socket_lock.sync) removes it.
+        for link in [link for link in self.given if not os.path.lexists(link)]:
+            self.given.remove(link)
+            _unlink(self.work / link.name)
+        for src, dst in ((self.work, self.hook_side), (self.hook_side, self.work)):
+            for name in self._files(src):
+                if (dst, name) in self.seen or os.path.lexists(dst / name):
+                    continue
+                self.seen.add((dst, name))
+                self.seen.add((src, name))
+                try:
+                    (dst / name).symlink_to(src.resolve() / name)
+                except OSError:
+                    continue
+                (self.made if dst == self.work else self.given).append(dst / name)
+
+    def unmirror(self) -> None:
+        for link in self.made:
+            if link.is_symlink():
+                _unlink(link)
+        self.made = []
 
 
 def _host_links() -> set:
@@ -482,7 +658,7 @@ class UpstreamKind(WorkloadKind):
         return Executable(exe.argv, exe.env + _protocol_env(workload, desc))
 
     def skip_reason(self, workload: Workload) -> Optional[str]:
-        return _checkskip(workload)
+        return _checkskip(workload) or _machine_limit(workload)
 
     def hooks(self, workload: Workload) -> Hooks:
         hook = workload.root.path / f"{workload.stem}.hook"
@@ -490,6 +666,33 @@ class UpstreamKind(WorkloadKind):
             return super().hooks(workload)
         return UpstreamHook(hook, test_dir(workload), workload.root.path.name)
 
+    def outside_ignore(self, workload: Workload) -> tuple:
+        """What the outside check must not compare for this test (it changes
+        it by itself while it runs, see VOLATILE)."""
+        return tuple(item for item, _ in VOLATILE.get(workload.source.stem, ()))
+
     def criu_opts(self, builder: Builder, workload: Workload, desc: Desc, criu_bin: Optional[str]) -> list:
         # Upstream's crlib tests keep their criu plugin beside them.
-        return ["--libdir", str(workload.root.path)] if "crlib" in desc.flags else []
+        opts = ["--libdir", str(workload.root.path)] if "crlib" in desc.flags else []
+        return opts + _test_dir_paths(desc.opts)
+
+
+# criu resolves a relative path from its work dir, the images dir, which
+# upstream's zdtm.py makes test/dump/zdtm/<subdir>/NAME/PID/N: six levels
+# below test/, the cwd of its hooks. Ours is art/img/N, two below the
+# test's artifacts dir, where art/hook-tree/test is the hook's cwd.
+UPSTREAM_IMG_DEPTH = 6
+HOOK_CWD_FROM_IMAGES = "../../hook-tree/test/"
+
+
+def _test_dir_paths(opts) -> list:
+    """Options of the .desc whose value names a path in upstream's test/ as
+    seen from its images dir (cgroup_yard: --cgroup-yard
+    ../../../../../../external_yard, which its --post-start hook mounts),
+    given again (criu keeps the last) with that path in the hook's cwd."""
+    out = []
+    up = "../" * UPSTREAM_IMG_DEPTH
+    for opt, value in zip(opts, list(opts[1:]) + [""]):
+        if opt.startswith("--") and value.startswith(up) and not value[len(up):].startswith("../"):
+            out += [opt, HOOK_CWD_FROM_IMAGES + value[len(up):]]
+    return out
