@@ -14,6 +14,7 @@ import platform
 import re
 import subprocess
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
@@ -141,15 +142,16 @@ class Identity:
     drop_ids: bool = False  # the ns init drops to the workload's ids
 
 
-def identity(strategy: str, suid: bool, flavor: str, nouser: bool = False) -> Identity:
+def identity(strategy: str, suid: bool, flavor: str, nouser: bool = False, why: str = "") -> Identity:
     """Who a workload runs as and which criu driver checkpoints it.
-    nouser: criu must run as root for this test (upstream's flag, TCP options)."""
+    nouser: criu must run as root for this test (upstream's flag, TCP options,
+    or `why`: state only a privileged criu dumps)."""
     if suid:
         return Identity(True, "root", "root (suid test); criu runs as root")
     if nouser and strategy == "owner-dump" and flavor != "uns":
-        return Identity(True, "root", "root instead of uid 18943: criu must run as root for this test (flag "
-                                      "nouser, or TCP options), and root's criu cannot dump uid 18943 here "
-                                      "(no CAP_SYS_RESOURCE)")
+        return Identity(True, "root", "root instead of uid 18943: criu must run as root for this test ("
+                                      + (why or "flag nouser, or TCP options")
+                                      + "), and root's criu cannot dump uid 18943 here (no CAP_SYS_RESOURCE)")
     if flavor == "uns":
         # Host root owns the user namespace, so it has every capability
         # over the tasks in it, CAP_SYS_RESOURCE included.
@@ -177,6 +179,43 @@ def criu_version(criu: str) -> Optional[str]:
 def check_feature(criu: str, name: str) -> bool:
     rc, _ = _run([criu, "check", "--feature", name])
     return rc == 0
+
+
+def net_prio_missing() -> Optional[str]:
+    """Why there is no net_prio cgroup v1 hierarchy here, or None."""
+    text = _read("/proc/self/cgroup") or ""
+    if any(len(p) == 3 and "net_prio" in p[1].split(",") for p in (line.split(":") for line in text.splitlines())):
+        return None
+    return "net_prio is not mounted as a cgroup v1 hierarchy here (/proc/self/cgroup has no net_prio line)"
+
+
+def pid1_ns_denied() -> Optional[str]:
+    """Why root cannot open pid 1's namespaces here, or None."""
+    try:
+        os.close(os.open("/proc/1/ns/cgroup", os.O_RDONLY))
+    except OSError as e:
+        return (f"root cannot open /proc/1/ns/cgroup here ({e.strerror}: pid 1, {_read('/proc/1/comm') or '?'}, "
+                f"is not ptrace-accessible to it)")
+    return None
+
+
+@lru_cache(maxsize=None)
+def link_type_missing(kind: str) -> Optional[str]:
+    """Why the kernel cannot make a network link of this type (ip link add
+    ... type KIND in a throwaway network namespace), or None."""
+    rc, out = _run(["unshare", "--net", "ip", "link", "add", "zdtmprobe0", "type", kind], timeout=10)
+    if rc != 0 and "Unknown device type" in out:
+        return f"the kernel here has no '{kind}' network link type (ip link add ... type {kind}: Unknown device type)"
+    return None
+
+
+def binfmt_misc_unmounted() -> Optional[str]:
+    """Why entries registered in the host's binfmt_misc do not outlive a
+    mount namespace here, or None."""
+    if " binfmt_misc " in (_read("/proc/self/mountinfo") or ""):
+        return None
+    return ("the host keeps no binfmt_misc mount (a normal host has systemd's /proc/sys/fs/binfmt_misc), "
+            "so its entries die with the last mount of it")
 
 
 def _is_tmpfs(path: str) -> bool:
@@ -316,6 +355,10 @@ def render(facts: MachineFacts) -> str:
     ]
     for dev, present in facts.devices.items():
         rows.append((dev, "present" if present else "absent"))
+    rows.append(("net_prio cgroup (v1)", net_prio_missing() or "mounted"))
+    rows.append(("pid 1's namespaces", pid1_ns_denied() or "open to root"))
+    rows.append(("binfmt_misc", binfmt_misc_unmounted() or "mounted"))
+    rows.append(("sit links", link_type_missing("sit") or "yes"))
     rows.append(("criu kerndat cache", "yes (/run is tmpfs)" if facts.kdat_cache else
                  "no: /run is not a tmpfs, so every criu call probes the kernel again (tens of ms)"))
     rows.append(("pycriu (upstream hooks)", facts.pycriu or "unknown"))

@@ -269,6 +269,8 @@ class CheckpointRestore:
             ignore += mode.outside_ignore(run.flavor_name)
         if run.workload.live:
             ignore += LIVE_VOLATILE
+        # what a kind knows its tests change by themselves (upstream's)
+        ignore += tuple(getattr(run.workload.kind, "outside_ignore", lambda w: ())(run.workload))
         return ignore
 
     def _tolerates(self, difference) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from . import check
 from .flavors import FlavorUnavailable, get_flavor
 from .outcome import PhaseFailure, Skip
 
@@ -50,8 +51,41 @@ def _flavor_and_modes(run) -> None:
             raise Skip(reason)
 
 
+# What criu dumping as the owner (--unprivileged: the owner-dump identity,
+# flavors h and ns here) does not dump, by feature or by what the source
+# calls, and the flavors where that holds.
+UNPRIVILEGED_LOSES = (
+    ("feature", "loginuid", ("h", "ns"),
+     "criu --unprivileged does not dump loginuid: kerndat.c root_only_init() skips kerndat_loginuid()"),
+    ("calls", "inotify_add_watch", ("h",),
+     "criu --unprivileged without CAP_DAC_READ_SEARCH cannot open an inotify watch's file handle "
+     "(open_by_handle_at) and its irmap fallback does not scan the test's dir"),
+)
+
+
+def _uses(run, name: str) -> bool:
+    try:
+        return name in run.workload.source.read_text(errors="replace")
+    except (OSError, AttributeError):
+        return False
+
+
+def privileged_state(run) -> str:
+    """Why this test's state needs criu as root here (see UNPRIVILEGED_LOSES), or ""."""
+    if run.engine.facts.strategy != "owner-dump":
+        return ""
+    for how, what, flavors, why in UNPRIVILEGED_LOSES:
+        if run.flavor_name in flavors and (what in run.desc.features if how == "feature" else _uses(run, what)):
+            return why
+    return ""
+
+
 def _identity(run) -> None:
-    ident = run.engine.identity_for("suid" in run.desc.flags, run.flavor_name, nouser=run.desc.needs_root_criu)
+    why = "" if run.desc.needs_root_criu else privileged_state(run)
+    if why and "suid" not in run.desc.flags:
+        ident = check.identity(run.engine.facts.strategy, False, run.flavor_name, nouser=True, why=why)
+    else:
+        ident = run.engine.identity_for("suid" in run.desc.flags, run.flavor_name, nouser=run.desc.needs_root_criu)
     run.as_root, run.drop_ids = ident.as_root, ident.drop_ids
     run.driver = run.engine.driver(ident.driver)
     notes = [n for n in (m.identity_note() for m in run.modes) if n]

@@ -64,9 +64,12 @@ What is recorded as it is not (each rule's reason is at the code, search "Canon"
 * maps: dev/inode dropped; adjacent VMAs of the same kind merged; [vvar*]
   dropped and [vdso] by size only; shared anonymous memory as
   "[shared-anon]", anonymous hugetlb memory as "[anon-hugetlb]".
+* the offset of a write-only O_APPEND fd: moving forward (the file grew)
+  is not a difference.
 * deleted files: criu's temporary names ("x.cr.1.ghost (deleted)",
   "x.cr_link (deleted)") as the original "x (deleted)"; a deleted file
   seen under several names before the dump (hard links) matches any of them.
+* autofs mounts: pgrp= and pipe_ino= of their super options.
 * mounts: ids become structure (parent mount point), peer groups named
   after their first mount point ("shared:/t"), devices dropped. A task in
   our own mount namespace (the h flavor) records "host" rather than the
@@ -504,9 +507,17 @@ def parse_mountinfo(text: str) -> list:
         m = _INODE_LINK.match(root)
         if m:
             root = m.group(1)
+        if fstype == "autofs":
+            superopts = _AUTOFS_IDS.sub(r"\1=*", superopts)
         out.append(Mount(mp, by_id.get(parent, ""), root, opts, " ".join(prop), fstype, source,
                          superopts))
     return out
+
+
+# Canon: an autofs mount's super options name its daemon's process group
+# (pgrp=, a pid as the host sees it, which a restore renumbers) and its pipe
+# (pipe_ino=, an inode number, new on restore); the rest is compared.
+_AUTOFS_IDS = re.compile(r"\b(pgrp|pipe_ino)=\d+")
 
 
 def _peer_groups(rows: list) -> dict:
@@ -957,6 +968,20 @@ def _tmpfile_lost(before: Optional[int], after: Optional[int]) -> bool:
     return before is not None and bool(before & O_TMPFILE_BIT) and (before & ~O_TMPFILE_BIT) == after
 
 
+# Canon: the offset of a write-only O_APPEND fd has no effect (every write
+# goes to the end of the file, nothing is read at it); it only says how
+# long the file was at its last write. It moving forward is the file
+# growing (upstream's test log, which poll writes to at each return of
+# poll(), also after the snapshot was taken); going back is still compared.
+O_APPEND, O_ACCMODE, O_WRONLY = 0o2000, 0o3, 0o1
+
+
+def _appended(fb: Fd, fa: Fd) -> bool:
+    flags = fb.flags or 0
+    return (flags & O_ACCMODE) == O_WRONLY and bool(flags & O_APPEND) and fb.flags == fa.flags \
+        and (fb.pos or 0) <= (fa.pos or 0)
+
+
 def _cmp_fds(c: _Comparison, who: str, b: dict, a: dict) -> None:
     out = c.out
     for n in sorted(set(b) | set(a)):
@@ -971,7 +996,7 @@ def _cmp_fds(c: _Comparison, who: str, b: dict, a: dict) -> None:
             if fb.flags != fa.flags:
                 out.add(who, f"fd.{n}.flags", f"fd {n} flags 0{fb.flags or 0:o} -> 0{fa.flags or 0:o}",
                         TMPFILE_LOST if _tmpfile_lost(fb.flags, fa.flags) else "")
-            if fb.pos != fa.pos:
+            if fb.pos != fa.pos and not _appended(fb, fa):
                 out.add(who, f"fd.{n}.pos", f"fd {n} pos {fb.pos} -> {fa.pos}")
             if c.info(fb) != c.info(fa):
                 out.add(who, f"fd.{n}.info", f"fd {n} {'; '.join(fb.info) or '-'} -> {'; '.join(fa.info) or '-'}",

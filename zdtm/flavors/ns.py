@@ -43,6 +43,7 @@ DEVICES = {  # name: (major, minor, mode)
     "null": (1, 3, 0o666), "zero": (1, 5, 0o666), "full": (1, 7, 0o666),
     "random": (1, 8, 0o666), "urandom": (1, 9, 0o666), "tty": (5, 0, 0o666),
     "net/tun": (10, 200, 0o666),
+    "autofs": (10, 235, 0o666),     # upstream's ns root has it (autofs)
 }
 # An upstream test's /etc is writable, as upstream's (its root's, empty
 # there): our /etc's entries as symlinks into the host's, bound here
@@ -157,16 +158,16 @@ class NamespaceFlavor(Flavor):
     def _prepare(self) -> None:
         """Create the cached root and /dev once (under a lock)."""
         stamp = self.root / ".ready"
-        if stamp.exists() and all((self.root / dst.lstrip("/")).is_dir() for _, dst, _ in self._binds()):
+        if stamp.exists() and all((self.root / dst.lstrip("/")).is_dir() for _, dst, _ in self._binds()) \
+                and all(os.path.lexists(self.dev / name) for name in DEVICES):
             return
         self.state.mkdir(parents=True, exist_ok=True)
         with open(self.state / "nsroot.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             for _, dst, _ in self._binds():
                 (self.root / dst.lstrip("/")).mkdir(parents=True, exist_ok=True)
-            if stamp.exists():
-                return
-            make_skeleton(self.root, [dst for _, dst, _ in self._binds()])
+            if not stamp.exists():
+                make_skeleton(self.root, [dst for _, dst, _ in self._binds()])
             (self.dev / "pts").mkdir(parents=True, exist_ok=True)
             (self.dev / "net").mkdir(exist_ok=True)
             for name, (major, minor, mode) in DEVICES.items():

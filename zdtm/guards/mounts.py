@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 
-from .base import Guard
+from .base import Guard, in_upstream_ct, warn
 
 MNT_DETACH = 2
 
@@ -27,6 +27,10 @@ class MountsGuard(Guard):
 
     def leftovers(self, run) -> list:
         mounts = self._under_test(run)
+        if mounts and in_upstream_ct(run):     # cgroup_ignore keeps its cgroup2 mount busy (an open fd)
+            warn(run, f"left mounts behind (zdtm.py's mount namespace would drop them; unmounted): "
+                      f"{' '.join(mounts)}")
+            return []
         return [f"left mounts behind: {' '.join(mounts)}"] if mounts else []
 
     def remove(self, run) -> list:

@@ -8,9 +8,25 @@ import time
 from ..procs import children, descendants, kill_trees, proc_state, wait_gone
 from .base import Guard
 
+# Set in the environment of upstream's hooks (kinds/upstream.py) to the
+# test's artifacts dir: what a hook forks and leaves running carries it.
+HOOK_ENV = "ZDTM_HOOK_OF"
 LEFTOVER_GRACE = 1.0      # for what exits by itself: a pseudo-init, a helper told to stop
 GONE_TIMEOUT = 10.0
 _DEAD = (None, "Z", "X")
+
+
+def _hook_daemon(pid: int, art: str) -> bool:
+    """Is pid a task an upstream hook of this test left (its environment
+    says so)? Upstream's zdtm.py runs its tests and their hooks in the pid
+    namespace of zdtm_ct, which ends them all: netns_lock_*'s --post-start
+    hook leaves a TCP server "closed when zdtm sends SIGKILL"."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read()
+    except OSError:
+        return False
+    return f"{HOOK_ENV}={art}".encode() in env.split(b"\0")
 
 
 def _comm(pid: int) -> str:
@@ -30,7 +46,11 @@ class TasksGuard(Guard):
     def _ours(self, run) -> tuple:
         """(live tasks of the test, our children it added: roots too)."""
         reaper = run.engine.reaper
-        extra = [p for p in children(os.getpid()) if p not in self.children_before and p not in reaper.owned]
+        # An upstream hook's daemon is the hook's: it may serve the --clean
+        # hook, which runs after this guard and ends it (UpstreamHook).
+        art = str(run.paths.art)
+        extra = [p for p in children(os.getpid()) if p not in self.children_before and p not in reaper.owned
+                 and not _hook_daemon(p, art)]
         alive = [p for root in run.roots + extra if root and proc_state(root) not in _DEAD
                  for p in descendants(root) if proc_state(p) not in _DEAD]
         return alive, extra

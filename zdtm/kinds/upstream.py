@@ -189,6 +189,9 @@ def _machine_limit(workload: Workload) -> Optional[str]:
     for tool in sorted(set(re.findall(r'\bsystem\(\s*"([\w.+-]+)', code))):
         if not shutil.which(tool, path=SYSTEM_PATH):
             return f"needs the command '{tool}' (its source runs system(\"{tool} ...\")), not installed on this host"
+    for kind in sorted(set(re.findall(r'system\(\s*"ip link add [^;\n]*?\btype (\w+)', code))):
+        if (reason := check.link_type_missing(kind)):
+            return reason
     return None
 
 
@@ -212,8 +215,16 @@ _TCPBUF = (("fd.*.flags", "its heartbeat loop sets O_NONBLOCK on its socket whil
                           "after a restore: the flags at the dump need not be those seen before"),)
 VOLATILE = {name: _TCPBUF for name in ("socket-tcpbuf", "socket-tcpbuf6", "socket-tcpbuf-local", "socket-tcpbuf6-local")}
 
+def _binfmt_misc_dies() -> Optional[str]:
+    reason = check.binfmt_misc_unmounted()
+    return reason and (f"{reason}: binfmt_misc (flavor ns: no user namespace, so the host's instance, "
+                       f"which criu does not dump, filesystems.c binfmt_misc_dump) loses the entries it "
+                       f"registered when the dump ends its mount namespace; it passes with a host mount")
+
+
 # Preconditions of single upstream tests on the machine (zdtm check shows them).
-MACHINE_NEEDS = {"cgroup_ifpriomap": _net_prio_unmounted, "cgroupns": _pid1_ns_closed}
+MACHINE_NEEDS = {"cgroup_ifpriomap": _net_prio_unmounted, "cgroupns": _pid1_ns_closed,
+                 "binfmt_misc": _binfmt_misc_dies}
 
 
 def _start_args(root: Path, name: str) -> tuple:
