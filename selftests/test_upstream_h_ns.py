@@ -23,8 +23,8 @@ from zdtm.snapshot import Fd, TaskSnap, TreeSnapshot, differences
 
 H_TESTS = ("net_lock_socket_iptables", "netns_lock_iptables", "socket-tcp-close0", "cgroup_ignore",
            "cgroup_yard", "loginuid", "inotify04", "poll", "socket-tcpbuf6", "rtc",
-           "socket-tcp-nft-nfconntrack", "cgroup_ifpriomap", "cgroupns", "socket-tcp")
-NS_TESTS = ("loginuid", "inotify04")
+           "socket-tcp-nft-nfconntrack", "cgroup_ifpriomap", "cgroupns", "socket-tcp", "dumpable02")
+NS_TESTS = ("loginuid", "inotify04", "dumpable02", "autofs", "sit", "binfmt_misc")
 
 
 def _filter_rules() -> set:
@@ -160,3 +160,24 @@ def test_compiled_source_follows_the_makefiles_defines():
                                       up._defines(src, "socket-tcp-nft-nfconntrack")))
     plain = "\n".join(up._active_source(src / "socket-tcp.c", up._defines(src, "socket-tcp")))
     assert 'system("nft' in nft and 'system("nft' not in plain
+
+
+@pytest.mark.parametrize("flavor", ["h", "ns"])
+def test_test_that_changes_its_own_binary_runs_a_copy(run, flavor):
+    # dumpable02 chmods argv[0]: the build cache is read-only in the ns root
+    _, art = _passed(run, "dumpable02", flavor)
+    assert up.OWN_COPY in (art / "workload-command.txt").read_text()
+    assert (art / "work" / "dumpable02").is_file()
+
+
+def test_ns_root_has_upstreams_devices(run):
+    # autofs opens /dev/autofs in the ns root (upstream's root has it); its
+    # mount's pgrp= and pipe_ino= change on restore (snapshot canon)
+    _passed(run, "autofs", "ns")
+
+
+def test_ns_machine_limits_are_named_skips(run):
+    for test, reason in (("sit", check.link_type_missing("sit")), ("binfmt_misc", check.binfmt_misc_unmounted())):
+        result, _ = run[(test, "ns")]
+        if reason:
+            assert result["outcome"] == "skipped" and reason in result["message"], result
