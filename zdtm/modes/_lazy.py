@@ -10,13 +10,15 @@ parallel tests and other runs on the host cannot collide.
 """
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
 from typing import Optional
 
 from ..check import check_feature
 from ..outcome import PhaseFailure
-from ..procs import wait_gone
+from ..procs import descendants, kill_trees, wait_gone
 from .base import Mode
 
 ADDRESS = "127.0.0.1"
@@ -154,6 +156,39 @@ def deadline_left(t0: float, total: float) -> float:
     return max(1.0, total - (time.monotonic() - t0))
 
 
+class Watchdog(threading.Thread):
+    """While the restore runs: a helper that ends with an error makes the
+    restore end now (killed), rather than leave the restored tasks blocked
+    in page faults until --criu-timeout; the failure then names the helper."""
+
+    def __init__(self, helpers: list, restore_log: str):
+        super().__init__(daemon=True, name="zdtm-lazy-watchdog")
+        self.helpers, self.marker = [s.helper for s in helpers if s.helper], restore_log
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            if any(h.proc is not None and h.proc.poll() not in (None, 0) for h in self.helpers):
+                kill_trees(self._restores()[:1])
+                return
+
+    def _restores(self) -> list:
+        found = []
+        for pid in descendants(os.getpid(), include_self=False):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"restore" in argv and self.marker.encode() in argv:
+                found.append(pid)
+        return found
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+
 class LazyBase(Mode):
     """The three lazy modes: a `criu lazy-pages` daemon (like a restore)
     gives the restored tree its memory through userfaultfd; the restore
@@ -165,6 +200,7 @@ class LazyBase(Mode):
     def __init__(self, settings):
         super().__init__(settings)
         self.helpers: list = []         # Servers of the current restore, in the order they finish
+        self.watchdog: Optional[Watchdog] = None
 
     def unavailable(self, engine) -> Optional[str]:
         return uffd_unavailable(engine)
@@ -194,9 +230,17 @@ class LazyBase(Mode):
     def start_daemon(self, step) -> None:
         self.helpers.insert(0, Server("criu lazy-pages daemon", "restore").start(
             step, "lazy-pages", self.daemon_opts(step), like="restore"))
+        self.watchdog = Watchdog(self.helpers, str(step.run.paths.log(f"restore-{step.n}.log")))
+        self.watchdog.start()
+
+    def unwatch(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+            self.watchdog = None
 
     def retry(self, step, action: str) -> bool:
         """A failed restore: say what became of the helpers."""
+        self.unwatch()
         if action == "restore" and self.helpers:
             states = "; ".join(f"{s.what}: {helper_state(s.helper)}" for s in self.helpers if s.helper)
             raise PhaseFailure("restore", f"{step.criu.status()} (with --lazy-pages; {states})", criu=step.criu)
@@ -205,6 +249,7 @@ class LazyBase(Mode):
     def after_restore(self, step) -> None:
         """The restored tree runs: every helper must now finish its work (the
         daemon pushes the pages not yet faulted in, then exits) and exit 0."""
+        self.unwatch()
         t0, total = time.monotonic(), self.settings.criu_timeout
         lines = []
         while self.helpers:
@@ -222,6 +267,7 @@ class LazyBase(Mode):
         """After the helpers ended (lazy-migrate: the dumped tree's going)."""
 
     def stop(self, run) -> list:
+        self.unwatch()
         problems = []
         while self.helpers:
             problems += self.helpers.pop(0).kill(run.result)

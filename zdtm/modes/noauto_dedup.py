@@ -1,16 +1,18 @@
-"""--noauto-dedup: `criu dedup` after each dump of an iteration > 1, as
+"""--noauto-dedup: `criu dedup` after a dump that has a parent, as
 zdtm.py does. criu dedup punches holes in the parent images (the images
-dir's `parent` link) for the pages the new dump has again. zdtm.py's dumps
-get a parent from its pre-dumps (--prev-images-dir --track-mem); without
-soft-dirty tracking there are none, and a dump given --prev-images-dir
-without --track-mem is refused by criu ("Pid-reuse detection failed: no
-parent inventory": the parent inventory has a dump uptime only with memory
-tracking). So the harness itself links the previous iteration's images as
-the `parent` of the new dump's, runs `criu dedup` (with the dump's
-identity), checks that the parent's pages images lost blocks, and removes
-the link (the dump has no page in its parent, and a root restore refuses
-symlinks in owner-written images). The mode runs two iterations unless
---iters asks more."""
+dir's `parent` link) for the pages the new dump has again. zdtm.py's CI
+runs it with --pre 2: the pre-dumps are the parents. Without soft-dirty
+tracking there are no pre-dumps, and a dump given --prev-images-dir
+without --track-mem is refused ("Pid-reuse detection failed: no parent
+inventory"); the previous iteration's images cannot stand in either
+(after a restore the tree's shared memory has new ids, and criu dedup
+fails on "No pagemap-shmem-ID.img image"). So before each dump the mode
+takes a parent dump with --leave-running (what a pre-dump is, without
+memory tracking: the tree runs on unchanged), links it as the `parent` of
+the dump's images, runs `criu dedup` (the dump's identity), checks that
+the parent's pages images lost blocks, and removes the link (the dump has
+no page in its parent, and a root restore refuses symlinks in
+owner-written images)."""
 from __future__ import annotations
 
 import os
@@ -21,33 +23,40 @@ from .base import Mode
 from .dedup import pages_usage
 
 
+def parent_dir(step):
+    return step.images.with_name(f"{step.n}-parent")
+
+
 class NoAutoDedupMode(Mode):
     name = "noauto-dedup"
     order = 41
     id_suffix = "noauto-dedup"
     marker = "noauto_dedup"
-    description = "criu dedup after each dump of an iteration > 1"
-    options = (Option("noauto_dedup", "run criu dedup after each dump of an iteration > 1 (two iterations "
-                                      "at least; each dump's parent is the previous one)",
+    description = "criu dedup after each dump, against a parent dump taken just before"
+    options = (Option("noauto_dedup", "run criu dedup after each dump, its parent a dump --leave-running "
+                                      "taken just before (zdtm.py: a pre-dump)",
                       cli=("--noauto-dedup",), pytest="--zdtm-noauto-dedup", action="store_true", mode=True),)
-    iterations = 2
 
     @classmethod
     def enabled(cls, settings) -> bool:
         return bool(settings.mode_option("noauto_dedup"))
 
-    def skip_reason(self, desc, flavor: str):
-        if self.settings.mode_option("norst"):
-            return "--noauto-dedup dedups a dump against the previous iteration's, and --norst has one dump"
-        return None
+    def before_dump(self, step) -> None:
+        if "crfail" in step.run.desc.flags:
+            return
+        parent = parent_dir(step)
+        step.run.driver.prepare_dir(parent)
+        call = step.criu_call("dump", images=parent, tag="-parent")
+        criu = step.run_criu("dump", call, ["--tree", str(step.run.root_pid), "--leave-running"], like="dump")
+        if not criu.ok:
+            raise PhaseFailure("dump", f"the parent dump for criu dedup (--leave-running): {criu.status()}",
+                               criu=criu)
 
     def after_dump(self, step) -> None:
-        if step.n < 2:
-            return
-        parent = step.images.with_name(str(step.n - 1))
+        parent = parent_dir(step)
         before = pages_usage(parent)
         link = step.images / "parent"
-        os.symlink(f"../{step.n - 1}", link)
+        os.symlink(f"../{parent.name}", link)
         try:
             criu = step.run_criu("dedup", step.criu_call("dedup"), like="dump")
         finally:
