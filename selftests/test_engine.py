@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from zdtm.config import Settings
 from zdtm.engine import Engine
 from zdtm.suite import Suite
@@ -28,3 +30,40 @@ def test_identity_choices_for_each_kind_of_test():
     assert not identity("owner-dump", suid=False, flavor="uns", nouser=True).as_root
     # where root's criu can dump anyone, nouser changes nothing
     assert not identity("root-criu", suid=False, flavor="h", nouser=True).as_root
+
+
+def test_run_sysctls_are_raised_and_given_back_by_the_last_run(trivial_engine, monkeypatch, tmp_path):
+    """A mode's host_sysctls (the lazy modes' vm.unprivileged_userfaultfd,
+    fs.pipe-max-size) are raised for the run, never lowered, and given back by
+    the last live run only (another run may still need them)."""
+    from zdtm import hostwide
+    from zdtm.config import Settings
+    from zdtm.modes.base import Mode
+    name = "kernel/msgmnb"                  # harmless to raise for a moment
+    path = Path("/proc/sys") / name
+    before = int(path.read_text())
+
+    class NeedsMore(Mode):
+        host_sysctls = {name: before + 4096}
+
+    class NeedsLess(Mode):
+        host_sysctls = {name: before - 1}
+
+    monkeypatch.setattr(hostwide, "host_dir", lambda sub=None: tmp_path / sub if sub else tmp_path)
+    (tmp_path / "locks").mkdir()
+    eng = trivial_engine
+    wanted = eng.host_sysctls([NeedsMore(Settings()), NeedsLess(Settings())])
+    assert wanted[name] == before + 4096
+    try:
+        assert eng.raise_sysctls(wanted) == [f"kernel.msgmnb {before} -> {before + 4096} for this run"]
+        assert int(path.read_text()) == before + 4096
+        assert eng.raise_sysctls({name: before + 1}) == []             # never lowered
+        monkeypatch.setattr(type(eng), "other_live_runs", lambda self: ["/another/run"])
+        eng.release_sysctls()
+        assert int(path.read_text()) == before + 4096                  # still needed elsewhere
+        monkeypatch.setattr(type(eng), "other_live_runs", lambda self: [])
+        eng.release_sysctls()
+        assert int(path.read_text()) == before
+        assert not list(tmp_path.glob("sysctl.*.orig"))
+    finally:
+        path.write_text(f"{before}\n")

@@ -78,6 +78,22 @@ def cmd_ci(args) -> int:
     return cmd_run(args)
 
 
+def cmd_modes(args) -> int:
+    """The C/R modes: their options, what they do, and whether they can run here."""
+    from .modes import MODES
+    from .config import Settings
+    engine = _engine(args)
+    for cls in MODES:
+        if not cls.options:
+            continue
+        mode = cls(Settings())
+        reason = engine.mode_unavailable(mode) if engine.resolve_criu() else "no criu"
+        flags = " ".join(f for opt in cls.options for f in opt.cli[-1:])
+        print(f"{flags:40} {cls.description}")
+        print(f"{'':40} {'unavailable here: ' + reason if reason else 'available here'}")
+    return 0
+
+
 def _without_repeat(argv: list) -> list:
     """This command's arguments, less the soak's own."""
     out, skip = [], False
@@ -214,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     _run_shape(ci)
     ci.add_argument("--list-lines", action="store_true", help="list the plan's lines and stop")
     ci.set_defaults(func=cmd_ci)
+
+    _command(sub, "modes", cmd_modes, "list the C/R modes, their options and whether they can run here")
 
     ls = _command(sub, "list", cmd_list, "list the suite's tests")
     ls.add_argument("--info", action="store_true", help="with flavors, flags, features and options")

@@ -266,6 +266,14 @@ def _argv(path, text, key, value) -> tuple:
         raise DescError(path, _line_of(text, key), f"'{key}': {e}") from None
 
 
+def _bind(path: Path, line: Optional[int], value) -> str:
+    if not isinstance(value, str):
+        raise DescError(path, line, f"'bind' must be a path string, not {type(value).__name__}")
+    if value.startswith("/") or ".." in value.split("/"):
+        raise DescError(path, line, f"'bind' must be a path inside the test's root, not {value!r}")
+    return value
+
+
 def parse_desc(path: Path, text: str) -> Desc:
     data = _parse(path, text)
     if data is None:
@@ -318,11 +326,7 @@ def parse_desc(path: Path, text: str) -> Desc:
                 raise DescError(path, line, f"'timeout' must be positive, not {value!r}")
             kw["timeout"] = seconds
         elif key == "bind":
-            if not isinstance(value, str):
-                raise DescError(path, line, f"'bind' must be a path string, not {type(value).__name__}")
-            if value.startswith("/") or ".." in value.split("/"):
-                raise DescError(path, line, f"'bind' must be a path inside the test's root, not {value!r}")
-            kw["bind"] = value
+            kw["bind"] = _bind(path, line, value)
         elif key == "crfail_match":
             if not isinstance(value, str):
                 raise DescError(path, line, "'crfail_match' must be a regular expression string")

@@ -110,36 +110,56 @@ class Engine:
         self._session_started = True
 
     HUGEPAGES = 20      # as upstream's zdtm.py sets them for its run (maps09, memfd02-hugetlb, ...)
-    NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
 
-    def reserve_hugepages(self) -> None:
-        """Upstream's hugetlb tests need free huge pages: raise
-        vm.nr_hugepages for the run as zdtm.py does. The value before the
-        first run that raised it is kept host-wide, for the last run to
-        give back (runs overlap)."""
-        if not any(r.kind == "upstream" for r in self.suite.roots):
-            return
-        try:
-            with hostwide.lock("hugepages"):
-                now = int(self.NR_HUGEPAGES.read_text())
-                if now < self.HUGEPAGES:
-                    orig = hostwide.host_dir() / "nr_hugepages.orig"
-                    if not orig.exists():
-                        orig.write_text(f"{now}\n")
-                    self.NR_HUGEPAGES.write_text(f"{self.HUGEPAGES}\n")
-        except (OSError, ValueError):
-            pass
+    def host_sysctls(self, modes=()) -> dict:
+        """The sysctls this run needs at least ({name under /proc/sys: value}):
+        upstream's huge pages, and what the C/R modes ask for (the lazy-pages
+        modes' vm/unprivileged_userfaultfd and fs/pipe-max-size, as CRIU's CI
+        sets them)."""
+        wanted = {}
+        if any(r.kind == "upstream" for r in self.suite.roots):
+            wanted["vm/nr_hugepages"] = self.HUGEPAGES
+        for mode in modes:
+            for name, value in mode.host_sysctls.items():
+                wanted[name] = max(value, wanted.get(name, value))
+        return wanted
 
-    def release_hugepages(self) -> None:
-        """The last run gives the huge pages back."""
+    def raise_sysctls(self, wanted: dict) -> list:
+        """Raise each sysctl to at least its value for the run; the value
+        before the first run that raised it is kept host-wide (runs overlap),
+        for the last run to give back. Returns what it changed, as lines."""
+        changed = []
+        for name, value in sorted(wanted.items()):
+            path = Path("/proc/sys") / name
+            try:
+                with hostwide.lock("sysctl"):
+                    now = int(path.read_text())
+                    if now < value:
+                        orig = self._sysctl_orig(name)
+                        if not orig.exists():
+                            orig.write_text(f"{now}\n")
+                        path.write_text(f"{value}\n")
+                        changed.append(f"{name.replace('/', '.')} {now} -> {value} for this run")
+            except (OSError, ValueError):
+                pass
+        return changed
+
+    def release_sysctls(self) -> None:
+        """The last run gives back what runs raised."""
         try:
-            with hostwide.lock("hugepages"):
-                orig = hostwide.host_dir() / "nr_hugepages.orig"
-                if orig.exists() and not self.other_live_runs():
-                    self.NR_HUGEPAGES.write_text(orig.read_text())
+            with hostwide.lock("sysctl"):
+                if self.other_live_runs():
+                    return
+                for orig in hostwide.host_dir().glob("sysctl.*.orig"):
+                    name = orig.name[len("sysctl."):-len(".orig")].replace(".", "/")
+                    (Path("/proc/sys") / name).write_text(orig.read_text())
                     orig.unlink()
         except (OSError, ValueError):
             pass
+
+    @staticmethod
+    def _sysctl_orig(name: str) -> Path:
+        return hostwide.host_dir() / f"sysctl.{name.replace('/', '.')}.orig"
 
     def other_live_runs(self) -> list:
         """Run dirs of the other zdtm runs active on this host now."""

@@ -195,10 +195,17 @@ def pytest_sessionstart(session):
     xml = config.stash.get(junitxml.xml_key, None)
     if xml is not None:         # zdtm report reads the kernel of a JUnit file here
         xml.add_global_property("zdtm_kernel", engine.facts.kernel)
-    engine.reserve_hugepages()
+    for line in engine.raise_sysctls(engine.host_sysctls(_run_modes(engine))):
+        print(f"zdtm: {line}", flush=True)
     # What runs killed outright left behind (their tasks, mounts, rules).
     for line in reap_dead_runs():
         print(f"zdtm: {line}", flush=True)
+
+
+def _run_modes(engine) -> list:
+    """Every mode this run may use (the run's, each plan line's)."""
+    sets = [engine.settings.with_mode_options(line.mode_options) for line in engine.plan] or [engine.settings]
+    return [mode for s in sets for mode in active_modes(s)]
 
 
 def pytest_sessionfinish(session):
@@ -208,7 +215,7 @@ def pytest_sessionfinish(session):
         engine.end_session()
     reporter = config.stash.get(REPORTER, None)
     if reporter is not None:
-        engine.release_hugepages()
+        engine.release_sysctls()
         reporter.finish()
         measured = {t.id: t.duration for t in reporter.results.tests if t.outcome != "skipped"}
         if measured:

@@ -196,6 +196,9 @@ class LazyBase(Mode):
     differs (the images, a page server, the dump itself)."""
     lazy = True
     restores = True
+    # The restored tasks open their userfaultfd themselves, inside the test's
+    # user namespace in uns: CRIU's CI sets this for its lazy runs too.
+    host_sysctls = {"vm/unprivileged_userfaultfd": 1}
 
     def __init__(self, settings):
         super().__init__(settings)

@@ -40,6 +40,9 @@ class Mode:
     leave_running = False
     #: the restored tree gets new host pids even in the h flavor
     new_pids = False
+    #: sysctls (name under /proc/sys: minimum value) the engine raises for a
+    #: run in this mode and gives back after it, as CRIU's CI sets them
+    host_sysctls: dict = {}
     #: the dump runs on in the background once ready (it serves the pages):
     #: the cycle calls start_dump instead of running it to its end, and
     #: restores without waiting for the dumped tree to go (the mode waits)

@@ -17,7 +17,7 @@ from ..config import Option
 from ..criu import CriuRun
 from ..outcome import PhaseFailure
 from ..procs import descendants
-from ._lazy import ADDRESS, LazyBase, serving_unavailable, Server, deadline_left, wait_tree_gone
+from ._lazy import ADDRESS, SERVE_PIPE_BYTES, LazyBase, serving_unavailable, Server, deadline_left, wait_tree_gone
 
 
 class LazyMigrateMode(LazyBase):
@@ -25,6 +25,9 @@ class LazyMigrateMode(LazyBase):
     order = 62
     id_suffix = "lazy-migrate"
     marker = "lazy_migrate"
+    # criu's page server sizes its pipes beyond the default limit, which
+    # only CAP_SYS_RESOURCE (missing here) may exceed
+    host_sysctls = {**LazyBase.host_sysctls, "fs/pipe-max-size": SERVE_PIPE_BYTES}
     description = "the dump serves the pages (dump --lazy-pages) to the restore's lazy-pages daemon"
     options = (Option("lazy_migrate", "the dump serves the tree's pages (dump --lazy-pages) to the restore's "
                                       "lazy-pages daemon", cli=("--lazy-migrate",), pytest="--zdtm-lazy-migrate",

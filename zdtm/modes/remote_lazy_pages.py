@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..config import Option
-from ._lazy import ADDRESS, LazyBase, serving_unavailable, Server
+from ._lazy import ADDRESS, SERVE_PIPE_BYTES, LazyBase, serving_unavailable, Server
 
 
 class RemoteLazyPagesMode(LazyBase):
@@ -15,6 +15,9 @@ class RemoteLazyPagesMode(LazyBase):
     order = 61
     id_suffix = "remote-lazy-pages"
     marker = "remote_lazy_pages"
+    # criu's page server sizes its pipes beyond the default limit, which
+    # only CAP_SYS_RESOURCE (missing here) may exceed
+    host_sysctls = {**LazyBase.host_sysctls, "fs/pipe-max-size": SERVE_PIPE_BYTES}
     description = "restore --lazy-pages, the daemon fed by a criu page-server --lazy-pages"
     options = (Option("remote_lazy_pages", "restore with --lazy-pages, the daemon fed by a criu page-server "
                                            "--lazy-pages", cli=("--remote-lazy-pages",),
