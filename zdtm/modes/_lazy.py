@@ -223,6 +223,14 @@ class LazyBase(Mode):
     def identity_note(self) -> str:
         return f"--{self.name}: a criu lazy-pages daemon with the restore's identity"
 
+    def incompatible(self, run) -> Optional[str]:
+        iterations = max([m.iterations for m in run.modes if m.iterations] or [1])
+        if iterations > 1 and "--unprivileged" in run.driver.identity("restore", last=False)[1]:
+            return ("the restores before the last run as the workload's owner with --unprivileged, and criu "
+                    "--unprivileged never uses userfaultfd (kerndat skips it: the lazy-pages daemon exits 1 "
+                    "without a word); run a single iteration, or the uns flavor")
+        return None
+
     def restore_opts(self, step) -> list:
         return ["--lazy-pages"]
 

@@ -46,8 +46,11 @@ class NoAutoDedupMode(Mode):
             return
         parent = parent_dir(step)
         step.run.driver.prepare_dir(parent)
-        call = step.criu_call("dump", images=parent, tag="-parent")
-        criu = step.run_criu("dump", call, ["--tree", str(step.run.root_pid), "--leave-running"], like="dump")
+        run = step.run
+        # the options the dump gets from the test, its flavor and its kind
+        opts = [*run.desc.opts, *run.desc.dopts, *run.flavor.criu_opts("dump"), *run.kind_criu_opts]
+        call = step.criu_call("dump", images=parent, tag="-parent", opts=opts, wrapped=True)
+        criu = step.run_criu("dump", call, ["--tree", str(run.root_pid), "--leave-running"], like="dump")
         if not criu.ok:
             raise PhaseFailure("dump", f"the parent dump for criu dedup (--leave-running): {criu.status()}",
                                criu=criu)
