@@ -120,17 +120,29 @@ class FreezeCgroupMode(Mode):
         self.home = own_freezer()
         move_self(self.cgroup)
 
-    def _leave(self) -> None:
-        if self.home is not None:
-            move_self(self.home)
-            self.home = None
+    def _leave(self, run=None) -> None:
+        """The harness back where it was; with run (its tree started): also
+        what else the harness started meanwhile (the ns flavor's holder of
+        an upstream test's mount namespace), so the cgroup is the tree's."""
+        if self.home is None:
+            return
+        move_self(self.home)
+        if run is not None:
+            tree = set(descendants(run.root_pid))
+            for pid in members(self.cgroup):
+                if pid not in tree:
+                    try:
+                        (self.home / "cgroup.procs").write_text(f"{pid}\n")
+                    except ProcessLookupError:
+                        pass
+        self.home = None
 
     def _thaw(self, phase: str) -> None:
         if self.state == "f" and set_state(self.cgroup, "THAWED") != "THAWED":
             raise PhaseFailure(phase, f"--freezecg: {self.cgroup} did not thaw within {STATE_TIMEOUT:g}s")
 
     def before_dump(self, step) -> None:
-        self._leave()
+        self._leave(step.run)
         if "crfail" in step.run.desc.flags:
             # criu's refusal ends the cycle with no hook after it: the tree
             # would stay frozen for its SIGTERM. Its dump is done thawed.
