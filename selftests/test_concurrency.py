@@ -25,3 +25,53 @@ def test_two_runs_at_once_both_pass(reachable_dir):
         assert proc.returncode == 0, out[-6000:]
         assert " failed" not in out.splitlines()[-1], out[-3000:]
         assert not tasks_mentioning(state)
+
+
+def test_a_dead_runs_frozen_cgroup_is_thawed_killed_and_removed(tmp_path, monkeypatch):
+    """--freezecg: a run killed while its test's freezer cgroup was frozen
+    leaves a task that SIGKILL cannot end until the cgroup is thawed; the
+    journal's clean-up thaws it, kills the task and removes the cgroup."""
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    from zdtm import journal
+    from zdtm.procs import start_time
+
+    freezer = Path("/sys/fs/cgroup/freezer")
+    if not (freezer / "freezer.state").exists() and not freezer.is_dir():
+        import pytest
+        pytest.skip("no v1 freezer hierarchy")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "locks").mkdir()
+    monkeypatch.setattr(journal, "host_dir", lambda sub=None: tmp_path / sub if sub else tmp_path)
+    monkeypatch.setattr("zdtm.hostwide.host_dir", lambda sub=None: tmp_path / sub if sub else tmp_path)
+    prefix = f"zdtm-thawtest{os.getpid()}"
+    cg = freezer / prefix
+    cg.mkdir()
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        (cg / "cgroup.procs").write_text(str(sleeper.pid))
+        (cg / "freezer.state").write_text("FROZEN")
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        lines = [{"owner": dead.pid, "start": -1, "state_dir": str(tmp_path), "run_dir": "/gone/run"},
+                 {"test": "static/x[h-freezecg]", "art": str(tmp_path / "art"), "work": str(tmp_path / "w"),
+                  "cgroup_prefix": prefix},
+                 {"test": "static/x[h-freezecg]", "tasks": [[sleeper.pid, start_time(sleeper.pid)]]}]
+        (tmp_path / "runs" / "1-1.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+        done = journal.reap_dead_runs()
+        assert any("thawed frozen cgroup" in d for d in done), done
+        deadline = time.monotonic() + 5
+        while sleeper.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sleeper.returncode is not None, done
+        assert not cg.exists(), done
+    finally:
+        if sleeper.poll() is None:
+            (cg / "freezer.state").write_text("THAWED")
+            sleeper.kill()
+            sleeper.wait()
+        if cg.exists():
+            os.rmdir(cg)

@@ -155,9 +155,26 @@ def _undo_cgroups(test: str, prefix: str) -> list:
         [f"{test}: could NOT remove cgroup {f}" for f in failed]
 
 
+def _thaw(prefix: str) -> list:
+    """Thaw the test's frozen v1 freezer cgroups (--freezecg): a killed
+    task in a frozen cgroup does not die until it is thawed."""
+    thawed = []
+    for path in cgroup_dirs(prefix):
+        state = path / "freezer.state"
+        try:
+            if state.read_text().strip() != "THAWED":
+                state.write_text("THAWED")
+                thawed.append(str(path))
+        except OSError:
+            pass
+    return thawed
+
+
 def _undo_test(test: str, t: dict) -> list:
     done = []
     dirs = [d for d in (t.get("art"), t.get("work")) if d]
+    if "cgroup_prefix" in t:
+        done += [f"{test}: thawed frozen cgroup {p}" for p in _thaw(t["cgroup_prefix"])]
     killed = _kill_left(t, dirs)
     if killed:
         done.append(f"{test}: killed {len(killed)} task(s) left running: {killed[:10]}")
