@@ -52,6 +52,11 @@ class LazyMigrateMode(LazyBase):
                     "restores the same host pids: use the ns or uns flavor, or --criu-ns")
         if self.settings.mode_option("page_server"):
             return "--lazy-migrate and --page-server would both be the dump's page server"
+        if "--file-locks" in desc.opts + desc.dopts:
+            # criu: "Can't set lease: Resource temporarily unavailable"; upstream's
+            # CI never runs lazy migration on one host
+            return ("the dumped tree keeps its file locks and leases (frozen) until the restore pulled its "
+                    "pages, so a restore on the same host cannot take them again")
         return super().skip_reason(desc, flavor)
 
     def start_dump(self, step, call) -> CriuRun:
