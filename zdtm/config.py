@@ -106,6 +106,7 @@ class Option:
     mode: bool = False              # declared by a C/R mode: Settings.mode_options[dest]
     foreign: bool = False           # the pytest option belongs to another plugin (pytest-html's --html)
     convert: Optional[Callable] = None   # raw value -> settings value (may raise ValueError)
+    nargs: Optional[str] = None     # zdtm's (argparse) nargs, e.g. "+" for zdtm.py's `--criu-plugin a b`
 
     def default_value(self):
         if self.env and os.environ.get(self.env):

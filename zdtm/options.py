@@ -118,7 +118,7 @@ def add_pytest_options(group) -> None:
 def add_cli_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     for opt in option_table():
         if opt.cli and command in opt.commands:
-            _add(parser.add_argument, opt.cli, opt)
+            _add(parser.add_argument, opt.cli, opt, **({"nargs": opt.nargs} if opt.nargs else {}))
 
 
 def settings_from(get) -> Settings:
@@ -147,8 +147,8 @@ def pytest_args(args: argparse.Namespace, command: str = "run") -> list:
         if opt.action == "store_true":
             out.append(opt.pytest)
         elif opt.action == "append":
-            for v in value:
-                out += [opt.pytest, str(v)]
+            for v in value:       # a list: one use of an nargs option (zdtm.py's `--criu-plugin a b`)
+                out += [opt.pytest, ",".join(v) if isinstance(v, list) else str(v)]
         else:
             out += [opt.pytest, str(value)]
     return out

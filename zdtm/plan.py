@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         if opt.cli and "run" in opt.commands and (opt.mode or opt.dest in _SELECTION):
             kw = dict(dest=opt.dest, action=opt.action, default=None)
             if opt.action in ("store", "append"):
-                kw.update(type=opt.type)
+                kw.update(type=opt.type, **({"nargs": opt.nargs} if opt.nargs else {}))
             p.add_argument(*opt.cli, **kw)
     return p
 

@@ -22,7 +22,8 @@ from ._plugins import PluginModeBase
 def _names(values) -> tuple:
     names = []
     for value in values or ():
-        for name in str(value).replace(",", " ").split():
+        words = value if isinstance(value, (list, tuple)) else [value]      # `--criu-plugin a b`
+        for name in " ".join(map(str, words)).replace(",", " ").split():
             if name not in criu_plugins.PLUGINS:
                 raise ValueError(f"unknown criu plugin '{name}' (known: {', '.join(criu_plugins.PLUGINS)})")
             if name not in names:
@@ -37,7 +38,7 @@ class CriuPluginMode(PluginModeBase):
     options = (Option("criu_plugin", "run criu with these plugins built from its source: "
                       f"{', '.join(criu_plugins.PLUGINS)} (repeat the option or separate by commas)",
                       cli=("--criu-plugin",), pytest="--zdtm-criu-plugin", action="append", metavar="NAME",
-                      mode=True, convert=_names),)
+                      mode=True, convert=_names, nargs="+"),)
 
     @classmethod
     def enabled(cls, settings) -> bool:
