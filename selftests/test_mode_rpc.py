@@ -6,6 +6,7 @@ import re
 import subprocess
 
 from conftest import PROJECT, tasks_mentioning
+from zdtm.config import default_cache_dir
 
 TRIVIAL = dict(copy_from="trivial.c")
 
@@ -40,7 +41,7 @@ def test_rpc_drives_criu_over_swrk_in_every_flavor(mini_suite):
         assert "criu driven over its RPC" in r["identity"]
         art = _art(mini_suite, "trivial", variant)
         cmds = (art / "criu-commands.txt").read_text().splitlines()
-        assert len(cmds) == 4 and all("zdtm/criu_rpc.py" in c for c in cmds), cmds
+        assert len(cmds) == 4 and all("/criu_rpc.py" in c for c in cmds), cmds
         dump = (art / "dump-2.log.out").read_text()
         assert "criu dump over RPC (criu swrk), request:" in dump and "type: DUMP" in dump, dump
         assert "images_dir_fd:" in dump and 'log_file: "dump-2.log"' in dump, dump
@@ -61,7 +62,7 @@ def test_rpc_refuses_what_it_cannot_pass(mini_suite, tmp_path):
     r = _result(mini_suite, "fiemap", "h-rpc")
     assert r["outcome"] == "skipped" and "--rpc cannot pass --ghost-fiemap to criu" in r["message"], r
     # the client itself: exit 2, said clearly, criu never started
-    site = next((PROJECT / ".cache").glob("pycriu-*/site"))
+    site = next(default_cache_dir().glob("pycriu-*/site"))
     res = subprocess.run(["/usr/bin/python3", "-I", str(PROJECT / "zdtm" / "criu_rpc.py"), "--pycriu", str(site),
                           "/nonexistent/criu", "dump", "-D", str(tmp_path), "--allow-uprobes"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

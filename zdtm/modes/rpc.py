@@ -10,12 +10,15 @@ has no field for make the test a skip, known from the .desc beforehand.
 """
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
 from .. import criu_rpc
+from ..build import Builder, digest
 from ..config import WORKLOAD_GID, WORKLOAD_UID, Option
 from ..provision.common import ProvisionError
 from ..provision.pycriu import find_pycriu, provision_pycriu, system_python
@@ -24,10 +27,23 @@ from .base import Mode
 CLIENT = Path(criu_rpc.__file__).resolve()
 
 
-def rpc_client(site: str, store_fd: Optional[int] = None) -> list:
+@lru_cache(maxsize=None)
+def staged_client(state_dir: Path) -> Path:
+    """The client as the workload's owner can read it: a copy in the build
+    cache (the checkout itself may be closed to other uids)."""
+    content = CLIENT.read_bytes()
+
+    def stage(tmp: Path):
+        (tmp / CLIENT.name).write_bytes(content)
+        os.chmod(tmp / CLIENT.name, 0o644)
+        os.chmod(tmp, 0o755)
+    return Builder(state_dir).build_once("criu_rpc-" + digest(content), stage) / CLIENT.name
+
+
+def rpc_client(site: str, state_dir: Path, store_fd: Optional[int] = None) -> list:
     """What replaces the criu binary's path (which it then takes as its first argument)."""
     extra = ["--pidfd-store-fd", str(store_fd)] if store_fd is not None else []
-    return [system_python(), "-I", str(CLIENT), "--pycriu", site, *extra]
+    return [system_python(), "-I", str(staged_client(state_dir)), "--pycriu", site, *extra]
 
 
 class RpcMode(Mode):
@@ -58,7 +74,7 @@ class RpcMode(Mode):
             return f"the RPC client needs pycriu's rpc_pb2 of the provisioned criu: {str(e).splitlines()[0]}"
         # As the workload's owner too: an owner's dump runs the client with its uid.
         cmd = ["setpriv", f"--reuid={WORKLOAD_UID}", f"--regid={WORKLOAD_GID}", "--clear-groups",
-               *rpc_client(site), "--self-check"]
+               *rpc_client(site, self.settings.state_dir), "--self-check"]
         try:
             res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, timeout=60)
@@ -98,7 +114,7 @@ class RpcMode(Mode):
 
         def through_rpc(argv: list, criu_bin: str) -> list:
             i = argv.index(criu_bin)
-            return [*argv[:i], *rpc_client(site, store), *argv[i:]]
+            return [*argv[:i], *rpc_client(site, self.settings.state_dir, store), *argv[i:]]
         return through_rpc
 
     def stop(self, run) -> list:
