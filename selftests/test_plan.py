@@ -78,10 +78,12 @@ def test_one_session_runs_each_line_in_its_modes(mini_suite, tmp_path):
           - {name: again, args: -t static/pipe00 -f h --iters 2}
           - {name: future, args: -t static/pipe00 --teleport}
           - {name: needs, args: -t static/pipe00, requires: no_such_feature}
+          - {name: streamed, args: -t static/pipe00 -f h --stream --criu-image-streamer-dir /nonexistent}
         """))
     res = mini_suite.run("--plan", plan)
     assert res.returncode == 0, res.stdout
-    assert "2 passed, 2 skipped" in res.stdout
+    assert "2 passed, 3 skipped" in res.stdout
+    assert "plan line streamed: --stream: " in res.stdout      # a mode that cannot run here: one skip
     assert "plan line future: zdtm has no --teleport" in res.stdout
     assert "plan line needs: criu check --feature no_such_feature" in res.stdout
     report = json.loads((mini_suite.latest() / "report.json").read_text())

@@ -24,7 +24,9 @@ Test names in zdtm.py's form (zdtm/static/env00) name the upstream tree's
 tests (upstream/static/env00). Arguments that only shape a zdtm.py run
 (-a, -p N, --keep-going, -k/--keep-img, --report DIR) are accepted and
 ignored; any other argument zdtm does not know makes the line unsupported,
-with a reason that names it.
+with a reason that names it. A line that cannot run here at all (an
+unsupported argument, a missing criu feature, a mode this machine cannot
+run) is one skip saying why, not one per test.
 """
 from __future__ import annotations
 

@@ -265,6 +265,10 @@ def _plan_skip(engine, line: PlanLine) -> Optional[str]:
     if line.unsupported:
         return f"plan line {line.name}: {line.unsupported} (zdtm.py's arguments: {line.args})"
     missing = engine.facts.feature_missing([line.requires]) if line.requires else None
+    if not missing and engine.resolve_criu():
+        # a mode this machine cannot run at all (no soft-dirty for --pre)
+        modes = active_modes(engine.settings.with_mode_options(line.mode_options))
+        missing = next(filter(None, (engine.mode_unavailable(m) for m in modes)), None)
     return f"plan line {line.name}: {missing}" if missing else None
 
 
