@@ -16,6 +16,15 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..config import Option
+
+
+def switch(dest: str, help: str, **kw) -> Option:
+    """A mode's on/off option, named as zdtm.py names it: --NAME on `zdtm
+    run`, --zdtm-NAME for pytest (dest with - for _)."""
+    flag = dest.replace("_", "-")
+    return Option(dest, help, cli=(f"--{flag}",), pytest=f"--zdtm-{flag}", action="store_true", mode=True, **kw)
+
 
 class Mode:
     #: the option that turns it on; also its name in messages
@@ -53,8 +62,9 @@ class Mode:
 
     @classmethod
     def enabled(cls, settings) -> bool:
-        """Does this run's settings turn the mode on?"""
-        return False
+        """Does this run's settings turn the mode on? By default: its first
+        option is given (a switch); modes with a value (--iters N) say more."""
+        return bool(cls.options) and bool(settings.mode_option(cls.options[0].dest))
 
     # ---- before a test ----------------------------------------------------------
     def unavailable(self, engine) -> Optional[str]:

@@ -17,8 +17,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..config import Option
-from .base import Mode
+from .base import Mode, switch
 
 SHORT = {"d": "restore-detached", "S": "restore-sibling", "s": "leave-stopped", "R": "leave-running",
          "t": "tree", "D": "images-dir", "o": "log-file", "v": "verbosity", "x": "ext-unix-sk", "r": "root",
@@ -117,12 +116,7 @@ class CriuConfigMode(Mode):
     id_suffix = "criu-config"
     marker = "criu_config"
     description = "criu's options through a config file (--config FILE)"
-    options = (Option("criu_config", "pass criu's options through a config file (criu --config FILE)",
-                      cli=("--criu-config",), pytest="--zdtm-criu-config", action="store_true", mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("criu_config"))
+    options = (switch("criu_config", "pass criu's options through a config file (criu --config FILE)"),)
 
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if self.settings.mode_option("rpc"):

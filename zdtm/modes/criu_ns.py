@@ -8,8 +8,7 @@ import shlex
 import sys
 from typing import Optional
 
-from ..config import Option
-from .base import Mode
+from .base import Mode, switch
 
 
 def through_criu_ns(argv: list, criu_bin: str) -> list:
@@ -26,13 +25,8 @@ class CriuNsMode(Mode):
     id_suffix = "criu-ns"
     marker = "criu_ns"
     description = "criu through zdtm criu-ns (restores into a fresh pid+mount namespace)"
-    options = (Option("criu_ns", "run criu through zdtm criu-ns (restore into a fresh pid+mount namespace)",
-                      cli=("--criu-ns",), pytest="--zdtm-criu-ns", action="store_true", mode=True),)
+    options = (switch("criu_ns", "run criu through zdtm criu-ns (restore into a fresh pid+mount namespace)"),)
     new_pids = True
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("criu_ns"))
 
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if "--exec-cmd" in desc.opts + desc.ropts:

@@ -40,9 +40,6 @@ class CriuPluginMode(PluginModeBase):
                       cli=("--criu-plugin",), pytest="--zdtm-criu-plugin", action="append", metavar="NAME",
                       mode=True, convert=_names, nargs="+"),)
 
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("criu_plugin"))
 
     @property
     def id_suffix(self) -> str:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..config import Option
 from ..outcome import PhaseFailure
-from .base import Mode
+from .base import Mode, switch
 
 
 def pages_usage(images: Path) -> tuple:
@@ -30,13 +29,8 @@ class DedupMode(Mode):
     id_suffix = "dedup"
     marker = "dedup"
     description = "criu --auto-dedup on dump, restore and page server"
-    options = (Option("dedup", "deduplicate the images as criu goes (--auto-dedup on dump, restore and "
-                               "page server)", cli=("--dedup",), pytest="--zdtm-dedup", action="store_true",
-                      mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("dedup"))
+    options = (switch("dedup", "deduplicate the images as criu goes (--auto-dedup on dump, restore and "
+                               "page server)"),)
 
     def dump_opts(self, step) -> list:
         return ["--auto-dedup"]

@@ -13,8 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..config import Option
-from .base import Mode
+from .base import Mode, switch
 
 SCRIPT_NAME = "empty-netns-prep.sh"
 SCRIPT = """#!/bin/sh
@@ -32,16 +31,11 @@ class EmptyNsMode(Mode):
     id_suffix = "empty-ns"
     marker = "empty_ns"
     description = "dump and restore with --empty-ns net (the restored net namespace is empty, lo up)"
-    options = (Option("empty_ns", "dump and restore with --empty-ns net (restore an empty net namespace, lo up)",
-                      cli=("--empty-ns",), pytest="--zdtm-empty-ns", action="store_true", mode=True),)
+    options = (switch("empty_ns", "dump and restore with --empty-ns net (restore an empty net namespace, lo up)"),)
 
     def __init__(self, settings):
         super().__init__(settings)
         self.script: Optional[Path] = None
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("empty_ns"))
 
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if flavor == "h":

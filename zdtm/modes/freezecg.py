@@ -91,9 +91,6 @@ class FreezeCgroupMode(Mode):
         self.cgroup: Optional[Path] = None
         self.home: Optional[Path] = None      # where the harness was, while it is in the test's cgroup
 
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("freezecg"))
 
     @property
     def id_suffix(self) -> str:

@@ -22,10 +22,9 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-from ..config import Option
 from ..guards.mounts import mountpoints, unmount
 from ..outcome import PhaseFailure
-from .base import Mode
+from .base import Mode, switch
 
 NETNS_FILE = "join-ns.net"
 # criu's network lock of a namespace it creates (criu/net.c,
@@ -78,16 +77,11 @@ class JoinNsMode(Mode):
     id_suffix = "join-ns"
     marker = "join_ns"
     description = "restore into a prepared net namespace (--join-ns net:FILE)"
-    options = (Option("join_ns", "restore into a net namespace the harness prepares (--join-ns net:FILE)",
-                      cli=("--join-ns",), pytest="--zdtm-join-ns", action="store_true", mode=True),)
+    options = (switch("join_ns", "restore into a net namespace the harness prepares (--join-ns net:FILE)"),)
 
     def __init__(self, settings):
         super().__init__(settings)
         self.netns: Optional[Path] = None
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("join_ns"))
 
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if flavor != "h":

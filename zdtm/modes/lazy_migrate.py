@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from ..config import Option
 from ..criu import CriuRun
 from ..outcome import PhaseFailure
 from ..procs import descendants
+from .base import switch
 from ._lazy import ADDRESS, SERVE_PIPE_BYTES, LazyBase, serving_unavailable, Server, deadline_left, wait_tree_gone
 
 
@@ -29,19 +29,14 @@ class LazyMigrateMode(LazyBase):
     # only CAP_SYS_RESOURCE (missing here) may exceed
     host_sysctls = {**LazyBase.host_sysctls, "fs/pipe-max-size": SERVE_PIPE_BYTES}
     description = "the dump serves the pages (dump --lazy-pages) to the restore's lazy-pages daemon"
-    options = (Option("lazy_migrate", "the dump serves the tree's pages (dump --lazy-pages) to the restore's "
-                                      "lazy-pages daemon", cli=("--lazy-migrate",), pytest="--zdtm-lazy-migrate",
-                      action="store_true", mode=True),)
+    options = (switch("lazy_migrate", "the dump serves the tree's pages (dump --lazy-pages) to the restore's "
+                                      "lazy-pages daemon"),)
     dump_in_background = True
 
     def __init__(self, settings):
         super().__init__(settings)
         self.dump: Optional[Server] = None
         self.tree: list = []
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("lazy_migrate"))
 
     def unavailable(self, engine) -> Optional[str]:
         return super().unavailable(engine) or serving_unavailable(engine)

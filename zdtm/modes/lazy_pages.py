@@ -4,7 +4,7 @@ through userfaultfd; its exit status and log are checked once it has
 given the restored tree all its pages. Tests flagged nolazy are skipped."""
 from __future__ import annotations
 
-from ..config import Option
+from .base import switch
 from ._lazy import LazyBase
 
 
@@ -14,8 +14,7 @@ class LazyPagesMode(LazyBase):
     id_suffix = "lazy-pages"
     marker = "lazy_pages"
     description = "restore --lazy-pages with a local criu lazy-pages daemon"
-    options = (Option("lazy_pages", "restore with --lazy-pages, a criu lazy-pages daemon serving the images",
-                      cli=("--lazy-pages",), pytest="--zdtm-lazy-pages", action="store_true", mode=True),)
+    options = (switch("lazy_pages", "restore with --lazy-pages, a criu lazy-pages daemon serving the images"),)
 
     @classmethod
     def enabled(cls, settings) -> bool:

@@ -18,9 +18,8 @@ import re
 from typing import Optional
 
 from ..check import check_feature
-from ..config import Option
 from ..outcome import PhaseFailure
-from .base import Mode
+from .base import Mode, switch
 
 OPTION = "--mntns-compat-mode"
 PIN_NEW = "--no-mntns-compat-mode"
@@ -39,13 +38,8 @@ class MntnsCompatMode(Mode):
     id_suffix = "mntns-compat"
     marker = "mntns_compat"
     description = "criu restore --mntns-compat-mode (the old mount engine)"
-    options = (Option("mntns_compat_mode", "restore mount namespaces with criu's old mount engine "
-                      "(criu restore --mntns-compat-mode)", cli=("--mntns-compat-mode",),
-                      pytest="--zdtm-mntns-compat-mode", action="store_true", mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("mntns_compat_mode"))
+    options = (switch("mntns_compat_mode", "restore mount namespaces with criu's old mount engine "
+                      "(criu restore --mntns-compat-mode)"),)
 
     def unavailable(self, engine) -> Optional[str]:
         criu = engine.resolve_criu()

@@ -11,9 +11,9 @@ import os
 from typing import Optional
 
 from ..build import BuildError
-from ..config import Option
 from ..provision import criu_plugins
 from ._plugins import PluginModeBase
+from .base import switch
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -23,13 +23,8 @@ class MockedCudaMode(PluginModeBase):
     id_suffix = "mocked-cuda"
     marker = "mocked_cuda_checkpoint"
     description = "criu with the cuda plugin and upstream's mocked cuda-checkpoint on its PATH"
-    options = (Option("mocked_cuda_checkpoint", "run criu with the cuda plugin and the mocked cuda-checkpoint "
-                      "tool (zdtm.py's --mocked-cuda-checkpoint)", cli=("--mocked-cuda-checkpoint",),
-                      pytest="--zdtm-mocked-cuda-checkpoint", action="store_true", mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("mocked_cuda_checkpoint"))
+    options = (switch("mocked_cuda_checkpoint", "run criu with the cuda plugin and the mocked cuda-checkpoint "
+                      "tool (zdtm.py's --mocked-cuda-checkpoint)"),)
 
     def plugins(self) -> tuple:
         return ("cuda",)

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import os
 
-from ..config import Option
 from ..outcome import PhaseFailure
-from .base import Mode
+from .base import Mode, switch
 from .dedup import pages_usage
 
 
@@ -33,13 +32,8 @@ class NoAutoDedupMode(Mode):
     id_suffix = "noauto-dedup"
     marker = "noauto_dedup"
     description = "criu dedup after each dump, against a parent dump taken just before"
-    options = (Option("noauto_dedup", "run criu dedup after each dump, its parent a dump --leave-running "
-                                      "taken just before (zdtm.py: a pre-dump)",
-                      cli=("--noauto-dedup",), pytest="--zdtm-noauto-dedup", action="store_true", mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("noauto_dedup"))
+    options = (switch("noauto_dedup", "run criu dedup after each dump, its parent a dump --leave-running "
+                                      "taken just before (zdtm.py: a pre-dump)"),)
 
     def before_dump(self, step) -> None:
         if "crfail" in step.run.desc.flags:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..config import Option
-from .base import Mode
+from .base import Mode, switch
 
 
 class NoRestoreMode(Mode):
@@ -13,14 +12,9 @@ class NoRestoreMode(Mode):
     id_suffix = "norst"
     order = 20
     description = "dump with --leave-running, never restore"
-    options = (Option("norst", "dump with --leave-running, never restore", cli=("--norst",),
-                      pytest="--zdtm-norst", action="store_true", mode=True),)
+    options = (switch("norst", "dump with --leave-running, never restore"),)
     restores = False
     leave_running = True
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("norst"))
 
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if "reqrst" in desc.flags:

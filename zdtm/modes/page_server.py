@@ -5,10 +5,9 @@ and log are checked once the dump is done (as zdtm.py does). With --dedup
 the server punches the holes (--auto-dedup)."""
 from __future__ import annotations
 
-from ..config import Option
 from ..outcome import PhaseFailure
 from ._lazy import ADDRESS, Server, helper_state
-from .base import Mode
+from .base import Mode, switch
 
 
 class PageServerMode(Mode):
@@ -17,16 +16,11 @@ class PageServerMode(Mode):
     id_suffix = "page-server"
     marker = "page_server"
     description = "each dump sends its pages to a criu page-server"
-    options = (Option("page_server", "dump through a criu page-server (one per dump, on a port criu picks)",
-                      cli=("--page-server",), pytest="--zdtm-page-server", action="store_true", mode=True),)
+    options = (switch("page_server", "dump through a criu page-server (one per dump, on a port criu picks)"),)
 
     def __init__(self, settings):
         super().__init__(settings)
         self.server = None
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("page_server"))
 
     def identity_note(self) -> str:
         return "the pages go through a criu page-server with the dump's identity"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..config import Option
+from .base import switch
 from ._lazy import ADDRESS, SERVE_PIPE_BYTES, LazyBase, serving_unavailable, Server
 
 
@@ -19,13 +19,8 @@ class RemoteLazyPagesMode(LazyBase):
     # only CAP_SYS_RESOURCE (missing here) may exceed
     host_sysctls = {**LazyBase.host_sysctls, "fs/pipe-max-size": SERVE_PIPE_BYTES}
     description = "restore --lazy-pages, the daemon fed by a criu page-server --lazy-pages"
-    options = (Option("remote_lazy_pages", "restore with --lazy-pages, the daemon fed by a criu page-server "
-                                           "--lazy-pages", cli=("--remote-lazy-pages",),
-                      pytest="--zdtm-remote-lazy-pages", action="store_true", mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("remote_lazy_pages"))
+    options = (switch("remote_lazy_pages", "restore with --lazy-pages, the daemon fed by a criu page-server "
+                                           "--lazy-pages"),)
 
     def unavailable(self, engine) -> Optional[str]:
         return super().unavailable(engine) or serving_unavailable(engine)

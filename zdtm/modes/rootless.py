@@ -25,10 +25,10 @@ import shutil
 from typing import Optional
 
 from ..build import BuildError
-from ..config import Option, WORKLOAD_UID
+from ..config import WORKLOAD_UID
 from ..criu.rootless import RootlessDriver, file_caps, private_criu
 from . import _nonroot
-from .base import Mode
+from .base import Mode, switch
 
 CAP_CHECKPOINT_RESTORE = 40
 
@@ -39,13 +39,8 @@ class RootlessMode(Mode):
     id_suffix = "rootless"
     marker = "rootless"
     description = "criu runs as uid 18943 for dump and restore, with file capabilities only"
-    options = (Option("rootless", "run criu rootless: as uid 18943 for dump and restore, --unprivileged, "
-                      "privileges from file capabilities on a private copy of criu (zdtm.py's --rootless)",
-                      cli=("--rootless",), pytest="--zdtm-rootless", action="store_true", mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("rootless"))
+    options = (switch("rootless", "run criu rootless: as uid 18943 for dump and restore, --unprivileged, "
+                      "privileges from file capabilities on a private copy of criu (zdtm.py's --rootless)"),)
 
     def unavailable(self, engine) -> Optional[str]:
         criu = engine.resolve_criu()

@@ -19,10 +19,10 @@ from typing import Optional
 
 from .. import criu_rpc
 from ..build import Builder, digest
-from ..config import WORKLOAD_GID, WORKLOAD_UID, Option
+from ..config import WORKLOAD_GID, WORKLOAD_UID
 from ..provision.common import ProvisionError
 from ..provision.pycriu import find_pycriu, provision_pycriu, system_python
-from .base import Mode
+from .base import Mode, switch
 
 CLIENT = Path(criu_rpc.__file__).resolve()
 
@@ -52,16 +52,11 @@ class RpcMode(Mode):
     id_suffix = "rpc"
     marker = "rpc"
     description = "criu driven over its RPC (criu swrk) by zdtm/criu_rpc.py"
-    options = (Option("rpc", "drive criu over its RPC (criu swrk), not its command line", cli=("--rpc",),
-                      pytest="--zdtm-rpc", action="store_true", mode=True),)
+    options = (switch("rpc", "drive criu over its RPC (criu swrk), not its command line"),)
 
     def __init__(self, settings):
         super().__init__(settings)
         self.pidfd_store: Optional[socket.socket] = None
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("rpc"))
 
     def _site(self) -> Optional[str]:
         found = find_pycriu(self.settings.cache_dir)

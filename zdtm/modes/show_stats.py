@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import stats
-from ..config import Option
-from .base import Mode
+from .base import Mode, switch
 
 
 def _summary(entry: dict, action: str) -> str:
@@ -50,13 +49,8 @@ class ShowStatsMode(Mode):
     id_suffix = "show-stats"
     marker = "show_stats"
     description = "criu's stats images (stats-dump, stats-restore) decoded in each test's report"
-    options = (Option("show_stats", "show criu's dump and restore statistics (stats-dump, stats-restore) in each "
-                      "test's report", cli=("--show-stats",), pytest="--zdtm-show-stats", action="store_true",
-                      mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("show_stats"))
+    options = (switch("show_stats", "show criu's dump and restore statistics (stats-dump, stats-restore) in each "
+                      "test's report"),)
 
     def after_dump(self, step) -> None:
         for images in chain_dirs(step.images):

@@ -19,10 +19,9 @@ import os
 import re
 from typing import Optional
 
-from ..config import Option
 from ..outcome import PhaseFailure
 from ..procs import proc_ppid
-from .base import Mode
+from .base import Mode, switch
 
 CLONE_PARENT = 0x8000
 
@@ -33,12 +32,7 @@ class SiblingMode(Mode):
     id_suffix = "sibling"
     marker = "sibling"
     description = "criu restore --restore-sibling: the restored root is the harness's child"
-    options = (Option("sibling", "restore with --restore-sibling (the restored root is the harness's child)",
-                      cli=("--sibling",), pytest="--zdtm-sibling", action="store_true", mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("sibling"))
+    options = (switch("sibling", "restore with --restore-sibling (the restored root is the harness's child)"),)
 
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if self.settings.mode_option("criu_ns"):

@@ -5,8 +5,8 @@ dump. As zdtm.py, no hook or pre-dump notification after a snapshot.
 Needs soft-dirty (mem_dirty_track)."""
 from __future__ import annotations
 
-from ..config import Option
 from ._chain import ChainMode, parse_pre
+from .base import switch
 
 
 class SnapshotsMode(ChainMode):
@@ -15,18 +15,14 @@ class SnapshotsMode(ChainMode):
     id_suffix = "snaps"
     marker = "snaps"
     description = "full criu dumps --leave-running --track-mem (snapshots) before each dump, instead of pre-dumps"
-    options = (Option("snaps", "with --pre N[:PAUSE]: the N pre-iterations are full dumps --leave-running "
-                      "--track-mem (snapshots) instead of pre-dumps; N is 1 without --pre", cli=("--snaps",),
-                      pytest="--zdtm-snaps", action="store_true", mode=True),)
+    options = (switch("snaps", "with --pre N[:PAUSE]: the N pre-iterations are full dumps --leave-running "
+                      "--track-mem (snapshots) instead of pre-dumps; N is 1 without --pre"),)
     action = "dump"
     action_args = ("--leave-running",)
     always_track = True
     dir_tag = "snap"
     what = "snapshot dump"
 
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("snaps"))
 
     @property
     def count(self) -> int:

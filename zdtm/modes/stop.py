@@ -14,10 +14,9 @@ import signal
 import time
 from typing import Optional
 
-from ..config import Option
 from ..outcome import PhaseFailure
 from ..procs import descendants, kill_trees
-from .base import Mode
+from .base import Mode, switch
 
 #: criu detaches each task with a stop pending: it may take a moment to show
 STOPPED_TIMEOUT = 5.0
@@ -71,13 +70,8 @@ class StopMode(Mode):
     id_suffix = "stop"
     marker = "stop"
     description = "criu --leave-stopped on dump and restore: the tree must be stopped, then continued"
-    options = (Option("stop", "criu dump and restore with --leave-stopped: check the tree is stopped (T), "
-                              "then continue it", cli=("--stop",), pytest="--zdtm-stop",
-                      action="store_true", mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("stop"))
+    options = (switch("stop", "criu dump and restore with --leave-stopped: check the tree is stopped (T), "
+                              "then continue it"),)
 
     def dump_opts(self, step) -> list:
         return ["--leave-stopped"]

@@ -30,7 +30,7 @@ from .. import stats
 from ..config import Option
 from ..outcome import PhaseFailure
 from ..procs import kill_trees
-from .base import Mode
+from .base import Mode, switch
 
 STREAMER = "criu-image-streamer"
 STREAM_FILE = "img.stream"           # zdtm.py's STREAMED_IMG_FILE_NAME
@@ -167,8 +167,7 @@ class StreamMode(Mode):
     marker = "stream"
     description = "criu's images streamed through criu-image-streamer (capture, serve)"
     options = (
-        Option("stream", "dump and restore through criu-image-streamer (--stream)", cli=("--stream",),
-               pytest="--zdtm-stream", action="store_true", mode=True),
+        switch("stream", "dump and restore through criu-image-streamer (--stream)"),
         Option("criu_image_streamer_dir", "with --stream: the directory of the criu-image-streamer binary "
                "(default: PATH)", cli=("--criu-image-streamer-dir",), pytest="--zdtm-criu-image-streamer-dir",
                metavar="DIR", mode=True),
@@ -178,10 +177,6 @@ class StreamMode(Mode):
         super().__init__(settings)
         self.binary = find_streamer(settings.mode_option("criu_image_streamer_dir"))
         self.streamer: Optional[Streamer] = None
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("stream"))
 
     def unavailable(self, engine) -> Optional[str]:
         where = self.settings.mode_option("criu_image_streamer_dir")

@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import check
-from ..config import Option, WORKLOAD_UID
+from ..config import WORKLOAD_UID
 from . import _nonroot
-from .base import Mode
+from .base import Mode, switch
 
 
 class UserMode(Mode):
@@ -30,12 +30,7 @@ class UserMode(Mode):
     id_suffix = "user"
     marker = "user"
     description = "criu dumps as a regular user (uid 18943, --unprivileged), restores as root"
-    options = (Option("user", "run criu dumps as a regular user (uid 18943, --unprivileged), as zdtm.py's --user",
-                      cli=("--user",), pytest="--zdtm-user", action="store_true", mode=True),)
-
-    @classmethod
-    def enabled(cls, settings) -> bool:
-        return bool(settings.mode_option("user"))
+    options = (switch("user", "run criu dumps as a regular user (uid 18943, --unprivileged), as zdtm.py's --user"),)
 
     def unavailable(self, engine) -> Optional[str]:
         if engine.resolve_criu() and engine.facts.strategy == "as-root":
