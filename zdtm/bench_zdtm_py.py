@@ -68,7 +68,19 @@ def _zdtm_py_verdicts(report_dir: Path) -> dict:
     return out
 
 
+NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
+
+
 def run_zdtm_py(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:
+    """zdtm.py raises vm.nr_hugepages for its run and leaves it so: given back after."""
+    before = NR_HUGEPAGES.read_text()
+    try:
+        return _run_zdtm_py(tree, criu, flavor, jobs)
+    finally:
+        NR_HUGEPAGES.write_text(before)
+
+
+def _run_zdtm_py(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:
     report = Path(tempfile.mkdtemp(prefix="zdtm-py-report-"))
     t = time.monotonic()
     subprocess.run(["/usr/bin/python3", "zdtm.py", "run", "-a", "-f", flavor, "-p", jobs, "--keep-going",
