@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,7 +87,10 @@ def _run_zdtm_py(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:
     subprocess.run(["/usr/bin/python3", "zdtm.py", "run", "-a", "-f", flavor, "-p", jobs, "--keep-going",
                     "--criu-bin", criu, "--report", str(report)], cwd=tree / "test", stdin=subprocess.DEVNULL,
                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env={"PATH": SYSTEM_PATH, "HOME": "/root"})
-    return time.monotonic() - t, _zdtm_py_verdicts(report)
+    try:
+        return time.monotonic() - t, _zdtm_py_verdicts(report)
+    finally:
+        shutil.rmtree(report, ignore_errors=True)
 
 
 def run_ours(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:
