@@ -105,6 +105,8 @@ class CheckpointRestore:
             self._call_hooks("before_dump", step)
             run.call_hook("pre-dump", images=step.images)
             step.criu = self._dump_once(step, crfail)
+            if not step.criu.ok and not crfail:
+                self._skip_if_machine_limit(step.criu)      # before a mode blames its helper
             if not step.criu.ok and not crfail and self._retry(step, "dump"):
                 step.images.rename(step.images.with_name(step.images.name + ".failed"))
                 run.driver.prepare_dir(step.images)

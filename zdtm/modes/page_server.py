@@ -40,7 +40,7 @@ class PageServerMode(Mode):
         """A failed dump: say whether the page server is why."""
         if action == "dump" and self.server is not None and self.server.helper is not None:
             state = helper_state(self.server.helper)
-            if not state.startswith("still running"):
+            if not state.startswith("still running") and not state.endswith("exited with 0"):
                 raise PhaseFailure("dump", f"{step.criu.status()}; its criu page-server "
                                            f"(port {self.server.port}) had ended: {state}",
                                    criu=self.server.helper.run)
