@@ -54,6 +54,18 @@ def descendants(pid: int, include_self: bool = True) -> list:
     return order
 
 
+def ns_pid(host_pid: int) -> Optional[int]:
+    """The pid of a task in its own (innermost) pid namespace."""
+    try:
+        with open(f"/proc/{host_pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except OSError:
+        return None
+    return None
+
+
 def proc_state(pid: int) -> Optional[str]:
     """One-letter state from /proc/PID/stat, None if the pid is gone."""
     try:

@@ -30,7 +30,7 @@ from typing import Optional
 
 from ..config import under_tmp
 from ..outcome import PhaseFailure
-from ..procs import descendants
+from ..procs import descendants, ns_pid
 from .base import Flavor
 
 # Upstream's maps: inside uid 0..19999 -> host 20000..., 100000.. -> 200000...
@@ -83,18 +83,6 @@ def map_id(host_map: str, inside: int) -> Optional[int]:
         first, lower, count = map(int, line.split())
         if first <= inside < first + count:
             return lower + inside - first
-    return None
-
-
-def ns_pid(host_pid: int) -> Optional[int]:
-    """The pid of a task in its own (innermost) pid namespace."""
-    try:
-        with open(f"/proc/{host_pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return int(line.split()[-1])
-    except OSError:
-        return None
     return None
 
 

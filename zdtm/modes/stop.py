@@ -15,7 +15,7 @@ import time
 from typing import Optional
 
 from ..outcome import PhaseFailure
-from ..procs import descendants, kill_trees
+from ..procs import descendants, kill_trees, ns_pid, proc_state
 from .base import Mode, switch
 
 #: criu detaches each task with a stop pending: it may take a moment to show
@@ -60,7 +60,7 @@ def signal_tree(root: int, sig: int, spare: frozenset = frozenset()) -> None:
     """sig to every task of the tree but those whose own pid (in their pid
     namespace) is in spare."""
     for pid in descendants(root):
-        if spare and _ns_pid(pid) in spare:
+        if spare and ns_pid(pid) in spare:
             continue
         try:
             os.kill(pid, sig)
@@ -68,28 +68,10 @@ def signal_tree(root: int, sig: int, spare: frozenset = frozenset()) -> None:
             pass
 
 
-def _ns_pid(pid: int):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return int(line.split()[-1])
-    except OSError:
-        pass
-    return None
-
-
 def stopped_by_test(root: int) -> frozenset:
     """The tasks the test itself keeps stopped (group stop, T), by their own
     pid: criu restores them stopped, and the harness must not continue them."""
-    found = set()
-    for pid in descendants(root):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "T":
-                    found.add(_ns_pid(pid))
-        except OSError:
-            pass
+    found = {ns_pid(pid) for pid in descendants(root) if proc_state(pid) == "T"}
     return frozenset(found - {None})
 
 
