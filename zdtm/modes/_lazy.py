@@ -283,3 +283,14 @@ class LazyBase(Mode):
         while self.helpers:
             problems += self.helpers.pop(0).kill(run.result)
         return problems
+
+
+class ServedLazyBase(LazyBase):
+    """The lazy modes whose pages come from a criu page server (a page-server
+    --lazy-pages, or the dump itself) rather than from the images."""
+    # criu's page server sizes its pipes beyond the default limit, which
+    # only CAP_SYS_RESOURCE (missing here) may exceed
+    host_sysctls = {**LazyBase.host_sysctls, "fs/pipe-max-size": SERVE_PIPE_BYTES}
+
+    def unavailable(self, engine) -> Optional[str]:
+        return super().unavailable(engine) or serving_unavailable(engine)

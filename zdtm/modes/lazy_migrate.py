@@ -17,17 +17,14 @@ from ..criu import CriuRun
 from ..outcome import PhaseFailure
 from ..procs import descendants
 from .base import switch
-from ._lazy import ADDRESS, SERVE_PIPE_BYTES, LazyBase, serving_unavailable, Server, deadline_left, wait_tree_gone
+from ._lazy import ADDRESS, ServedLazyBase, Server, deadline_left, wait_tree_gone
 
 
-class LazyMigrateMode(LazyBase):
+class LazyMigrateMode(ServedLazyBase):
     name = "lazy-migrate"
     order = 62
     id_suffix = "lazy-migrate"
     marker = "lazy_migrate"
-    # criu's page server sizes its pipes beyond the default limit, which
-    # only CAP_SYS_RESOURCE (missing here) may exceed
-    host_sysctls = {**LazyBase.host_sysctls, "fs/pipe-max-size": SERVE_PIPE_BYTES}
     description = "the dump serves the pages (dump --lazy-pages) to the restore's lazy-pages daemon"
     options = (switch("lazy_migrate", "the dump serves the tree's pages (dump --lazy-pages) to the restore's "
                                       "lazy-pages daemon"),)
@@ -37,9 +34,6 @@ class LazyMigrateMode(LazyBase):
         super().__init__(settings)
         self.dump: Optional[Server] = None
         self.tree: list = []
-
-    def unavailable(self, engine) -> Optional[str]:
-        return super().unavailable(engine) or serving_unavailable(engine)
 
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if flavor == "h" and not self.settings.mode_option("criu_ns"):

@@ -7,23 +7,17 @@ from __future__ import annotations
 from typing import Optional
 
 from .base import switch
-from ._lazy import ADDRESS, SERVE_PIPE_BYTES, LazyBase, serving_unavailable, Server
+from ._lazy import ADDRESS, ServedLazyBase, Server
 
 
-class RemoteLazyPagesMode(LazyBase):
+class RemoteLazyPagesMode(ServedLazyBase):
     name = "remote-lazy-pages"
     order = 61
     id_suffix = "remote-lazy-pages"
     marker = "remote_lazy_pages"
-    # criu's page server sizes its pipes beyond the default limit, which
-    # only CAP_SYS_RESOURCE (missing here) may exceed
-    host_sysctls = {**LazyBase.host_sysctls, "fs/pipe-max-size": SERVE_PIPE_BYTES}
     description = "restore --lazy-pages, the daemon fed by a criu page-server --lazy-pages"
     options = (switch("remote_lazy_pages", "restore with --lazy-pages, the daemon fed by a criu page-server "
                                            "--lazy-pages"),)
-
-    def unavailable(self, engine) -> Optional[str]:
-        return super().unavailable(engine) or serving_unavailable(engine)
 
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if "noremotelazy" in desc.flags:
