@@ -107,15 +107,16 @@ class CheckpointRestore:
             step.criu = self._dump_once(step, crfail)
             if not step.criu.ok and not crfail:
                 self._skip_if_machine_limit(step.criu)      # before a mode blames its helper
-            if not step.criu.ok and not crfail and self._retry(step, "dump"):
-                step.images.rename(step.images.with_name(step.images.name + ".failed"))
-                run.driver.prepare_dir(step.images)
-                step.criu = self._dump_once(step, crfail)
+                if self._retry(step, "dump"):
+                    step.images.rename(step.images.with_name(step.images.name + ".failed"))
+                    run.driver.prepare_dir(step.images)
+                    step.criu = self._dump_once(step, crfail)
+                    if not step.criu.ok:
+                        self._skip_if_machine_limit(step.criu)
             if crfail:
                 self._judge_crfail(step.criu)
                 return False
             if not step.criu.ok:
-                self._skip_if_machine_limit(step.criu)
                 raise PhaseFailure("dump", step.criu.status(), criu=step.criu)
             self._call_hooks("after_dump", step)
             self.before = before

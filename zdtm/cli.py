@@ -83,11 +83,12 @@ def cmd_modes(args) -> int:
     from .modes import MODES
     from .config import Settings
     engine = _engine(args)
+    criu = engine.resolve_criu()
     for cls in MODES:
         if not cls.options:
             continue
         mode = cls(Settings())
-        reason = engine.mode_unavailable(mode) if engine.resolve_criu() else "no criu"
+        reason = engine.mode_unavailable(mode) if criu else "no criu"
         flags = " ".join(f for opt in cls.options for f in opt.cli[-1:])
         print(f"{flags:40} {cls.description}")
         print(f"{'':40} {'unavailable here: ' + reason if reason else 'available here'}")

@@ -37,6 +37,7 @@ except ImportError:          # pytest-html is optional for the engine
 
 ENGINE = pytest.StashKey[Engine]()
 REPORTER = pytest.StashKey[Reporter]()
+PLAN_SKIPS = pytest.StashKey[dict]()
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -254,10 +255,18 @@ class SuiteCollector(pytest.Directory):
         engine = self.config.stash[ENGINE]
         for w in engine.suite.workloads:
             yield WorkloadFile.from_parent(self, path=w.source, workload=w)
+        skips = _plan_skips(self.config)
         for line in engine.plan:
-            reason = _plan_skip(engine, line)
-            if reason:
-                yield PlanLineItem.from_parent(self, name=f"plan/{line.name}", line=line, reason=reason)
+            if skips[line.name]:
+                yield PlanLineItem.from_parent(self, name=f"plan/{line.name}", line=line, reason=skips[line.name])
+
+
+def _plan_skips(config) -> dict:
+    """{line name: why none of its tests can run here, or None}, decided once."""
+    if PLAN_SKIPS not in config.stash:
+        engine = config.stash[ENGINE]
+        config.stash[PLAN_SKIPS] = {line.name: _plan_skip(engine, line) for line in engine.plan}
+    return config.stash[PLAN_SKIPS]
 
 
 def _plan_skip(engine, line: PlanLine) -> Optional[str]:
@@ -300,7 +309,8 @@ class WorkloadFile(pytest.File):
         except Exception:
             # The item reports the .desc error when it runs.
             allowed, marks = None, []
-        lines = [line for line in engine.plan if not _plan_skip(engine, line)] or [None]
+        skips = _plan_skips(self.config)
+        lines = [line for line in engine.plan if not skips[line.name]] or [None]
         seen = set()
         for line in lines:
             if line is not None and not line.selects(self.workload.name, self.workload.source.stem):
