@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict
 from typing import Optional
 
-from . import hostwide, process
+from . import action_script, hostwide, process
 from .artifacts import TestPaths
 from .build import BuildError
 from .checkpoint import CheckpointRestore
@@ -104,7 +104,8 @@ class TestRun:
         kind, builder = self.workload.kind, self.engine.builder
         try:
             exe = kind.build(builder, self.workload, self.desc)
-            self.kind_criu_opts = kind.criu_opts(builder, self.workload, self.desc, self.engine.criu_bin)
+            self.kind_criu_opts = kind.criu_opts(builder, self.workload, self.desc, self.engine.criu_bin) \
+                + action_script.criu_opts(builder, self.workload, self.desc)
         except BuildError as e:
             raise PhaseFailure("build", str(e).splitlines()[0], details=e.output or str(e)) from None
         self.result.timings["build"] = round(time.monotonic() - t, 4)

@@ -51,6 +51,7 @@ KNOWN_KEYS = {
     "inherit_fd": "'pipe': the workload gets --inhfd=N, the read end of a pipe the harness keeps; criu restore gets it back with --inherit-fd, and the harness writes a line into it after restore",
     "ext_mounts": "names of host directories bound at /mnt/NAME in ns/uns, given to criu as external mounts",
     "differs": "{item: reason}: what the outside check may see change across C/R, and why",
+    "action_script": "a script file beside the test, given to criu dump and restore as --action-script",
 }
 
 
@@ -82,6 +83,7 @@ class Desc:
     ext_mounts: tuple = ()
     inherit_fd: Optional[str] = None
     bind: Optional[str] = None   # upstream: a dir of its root made a mount of its own (mnt_ro_root)
+    action_script: Optional[str] = None   # file name beside the test (zdtm.action_script)
     path: Optional[Path] = field(default=None, compare=False)
 
     @property
@@ -274,6 +276,12 @@ def _bind(path: Path, line: Optional[int], value) -> str:
     return value
 
 
+def _action_script(path: Path, line: Optional[int], value) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", value):
+        raise DescError(path, line, f"'action_script' must name a file beside the test (no '/'), not {value!r}")
+    return value
+
+
 def parse_desc(path: Path, text: str) -> Desc:
     data = _parse(path, text)
     if data is None:
@@ -327,6 +335,8 @@ def parse_desc(path: Path, text: str) -> Desc:
             kw["timeout"] = seconds
         elif key == "bind":
             kw["bind"] = _bind(path, line, value)
+        elif key == "action_script":
+            kw[key] = _action_script(path, line, value)
         elif key == "crfail_match":
             if not isinstance(value, str):
                 raise DescError(path, line, "'crfail_match' must be a regular expression string")

@@ -83,6 +83,8 @@ class RpcMode(Mode):
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if "crlib" in desc.flags:
             return "--rpc cannot pass --libdir to criu (criu's RPC has no field for plugins)"
+        if desc.action_script:
+            return "--rpc cannot pass --action-script to criu (criu's RPC notifies its client instead)"
         for extra in (desc.dopts, desc.ropts):
             reason = criu_rpc.refusal(list(desc.opts) + list(extra))
             if reason:
