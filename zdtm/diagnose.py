@@ -2,7 +2,9 @@
 
 Attached to a failure when a phase times out (the workload never became
 ready, did not exit after SIGTERM, criu did not finish): state, wchan,
-kernel stack, pending and blocked signals, and the command line.
+kernel stack, pending and blocked signals, the command line, and the TCP
+sockets the tree holds with their queues and timers (a restored connection
+that waits on a backed-off retransmit or window probe shows there).
 """
 from __future__ import annotations
 
@@ -59,6 +61,52 @@ def _thread(pid: int, tid: int) -> list:
     return [head] + stack
 
 
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+              6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"}
+TCP_TIMERS = {0: "none", 1: "retransmit", 2: "keepalive", 3: "time-wait", 4: "window-probe"}
+
+
+def _socket_inodes(pid: int) -> set:
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    return inodes
+
+
+def _endpoint(field: str) -> str:
+    addr, port = field.split(":")
+    if len(addr) == 8:  # IPv4, host byte order (little endian here)
+        addr = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
+    return f"{addr}:{int(port, 16)}"
+
+
+def tcp_sockets(pid: int) -> list:
+    """The task's TCP sockets, from /proc/PID/net/tcp{,6} (its own netns):
+    state, send/receive queue bytes, the pending timer and its retries."""
+    inodes = _socket_inodes(pid)
+    out = []
+    for table in ("tcp", "tcp6"):
+        for line in _read(f"/proc/{pid}/net/{table}").splitlines()[1:]:
+            f = line.split()
+            if len(f) < 10 or f[9] not in inodes:
+                continue
+            tx, rx = (int(x, 16) for x in f[4].split(":"))
+            timer, when = f[5].split(":")
+            out.append(f"    {table} {_endpoint(f[1])} -> {_endpoint(f[2])}: {TCP_STATES.get(int(f[3], 16), f[3])}, "
+                       f"send queue {tx}, receive queue {rx}, timer {TCP_TIMERS.get(int(timer, 16), timer)} "
+                       f"(due in {int(when, 16)} jiffies, {int(f[6], 16)} expired)")
+    return out
+
+
 def tree_report(roots) -> str:
     """Each live task under roots: its command line, then each thread."""
     lines, seen = [], set()
@@ -79,4 +127,7 @@ def tree_report(roots) -> str:
                 tids = []
             for tid in tids:
                 lines += _thread(pid, tid)
+            sockets = tcp_sockets(pid)
+            if sockets:
+                lines += ["  TCP sockets:"] + sockets
     return "\n".join(lines) if lines else "(no task of the tree is left)"

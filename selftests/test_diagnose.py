@@ -1,0 +1,44 @@
+"""The hang report's TCP part: a connection stuck on a full receiver shows
+its queues and its pending timer (what a restored connection waiting on a
+backed-off retransmit or probe looks like)."""
+import os
+import socket
+import time
+
+from zdtm.diagnose import tcp_sockets
+
+
+def test_tcp_sockets_show_queues_and_the_pending_timer():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 12)
+    client.setblocking(False)
+    try:
+        deadline = time.monotonic() + 5
+        lines = []
+        while time.monotonic() < deadline:
+            try:
+                while True:
+                    client.send(b"x" * 4096)
+            except BlockingIOError:
+                pass
+            lines = tcp_sockets(os.getpid())
+            if any("receive queue 0," not in line for line in lines if "ESTABLISHED" in line):
+                break
+            time.sleep(0.05)
+        port = client.getsockname()[1]
+        mine = [line for line in lines if f"127.0.0.1:{port} ->" in line]
+        assert len(mine) == 1, lines
+        assert "ESTABLISHED" in mine[0] and "timer none" not in mine[0], mine
+        assert "send queue 0," not in mine[0]
+        receiver = [line for line in lines if f"-> 127.0.0.1:{port}:" in line]
+        assert receiver and "receive queue 0," not in receiver[0], lines
+        listener = [line for line in lines if "LISTEN" in line]
+        assert listener and "0.0.0.0:0" in listener[0]
+    finally:
+        for s in (client, peer, server):
+            s.close()
