@@ -6,7 +6,9 @@ checks goes wrong: a clear failure naming the phase, nothing left behind
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,32 @@ def test_stop_a_restored_tree_not_stopped_fails_the_restore(engine, reachable_di
     assert (r.outcome, r.phase) == ("failed", "restore"), r.summary()
     assert "--leave-stopped" in r.message and "not stopped 0.5s after criu restore" in r.message, r.message
     assert_clean(reachable_dir)
+
+
+def test_stop_spares_the_tasks_the_test_keeps_stopped():
+    """A task the test stopped itself stays stopped when the harness
+    continues the tree (criu restores it stopped; zdtm.py's stopped* tests)."""
+    root = subprocess.Popen(["sh", "-c", "sleep 30 & kill -STOP $!; sleep 30 & wait"])
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and sorted(stop.thread_states(root.pid).values()) != ["S", "S", "T"]:
+            time.sleep(0.01)
+        kids = sorted(p for p in stop.thread_states(root.pid) if p != root.pid)
+        assert len(kids) == 2, kids
+        spare = stop.stopped_by_test(root.pid)
+        assert len(spare) == 1, spare
+        for pid in stop.descendants(root.pid):
+            os.kill(pid, signal.SIGSTOP)
+        assert not stop.wait_stopped(root.pid, 2)
+        stop.signal_tree(root.pid, signal.SIGCONT, spare)
+        time.sleep(0.2)
+        states = stop.thread_states(root.pid)
+        assert sorted(states.values()) == ["S", "S", "T"], states
+        assert {p for p, s in states.items() if s == "T"} == set(spare)     # one pid namespace here
+    finally:
+        for pid in stop.descendants(root.pid):
+            os.kill(pid, signal.SIGKILL)
+        root.wait()
 
 
 # ---- --sibling ------------------------------------------------------------------------
