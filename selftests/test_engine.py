@@ -67,3 +67,27 @@ def test_run_sysctls_are_raised_and_given_back_by_the_last_run(trivial_engine, m
         assert not list(tmp_path.glob("sysctl.*.orig"))
     finally:
         path.write_text(f"{before}\n")
+
+
+def test_pruning_spares_live_runs_and_recent_failures(tmp_path, monkeypatch):
+    """A run still going, or one with a failed test in the last day, stays
+    however many runs came after it; an old failure and a passed run go."""
+    import json
+    import os
+    import time
+    from zdtm import engine as engine_mod
+    monkeypatch.setenv("ZDTM_KEEP_RUNS", "1")
+    engine = Engine(Settings(state_dir=tmp_path), Suite.load())
+    runs = tmp_path / "runs"
+    names = ["20260101-000001-1", "20260101-000002-1", "20260101-000003-1", "20260101-000004-1"]
+    for name in names:
+        (runs / name).mkdir(parents=True)
+    live, failed, old_failed, passed = (runs / n for n in names)
+    for run, outcome in ((failed, "failed"), (old_failed, "failed"), (passed, "passed")):
+        (run / "report.json").write_text(json.dumps({"tests": [{"id": "static/x[h]", "outcome": outcome}]}))
+    day_ago = time.time() - 25 * 3600
+    os.utime(old_failed / "report.json", (day_ago, day_ago))
+    monkeypatch.setattr(engine_mod, "live_runs", lambda: [{"run_dir": str(live)}])
+    new = engine.new_run_dir()
+    left = sorted(p.name for p in runs.iterdir() if not p.is_symlink())
+    assert left == [live.name, failed.name, new.name]

@@ -6,6 +6,7 @@ test through the C/R cycle.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -21,6 +22,21 @@ from .provision import ProvisionError, find_criu
 from .journal import NullJournal, live_runs, open_journal, reap_dead_runs
 from .safeio import check_trusted_dir
 from .suite import Suite
+
+
+KEEP_FAILED_HOURS = 24
+
+
+def _failed_recently(run: Path) -> bool:
+    """The run has a failed test and ended less than KEEP_FAILED_HOURS ago."""
+    report = run / "report.json"
+    try:
+        if time.time() - report.stat().st_mtime > KEEP_FAILED_HOURS * 3600:
+            return False
+        tests = json.loads(report.read_text()).get("tests", [])
+    except (OSError, ValueError):
+        return False
+    return any(t.get("outcome") in ("failed", "error") for t in tests)
 
 
 class Engine:
@@ -184,10 +200,16 @@ class Engine:
         return run
 
     def _prune_runs(self, runs: Path) -> None:
-        """Keep the newest ZDTM_KEEP_RUNS runs (default 10), with their work dirs."""
+        """Keep the newest ZDTM_KEEP_RUNS runs (default 10), with their work
+        dirs; never a run still going (another zdtm on this state dir), nor
+        one with failed tests from the last KEEP_FAILED_HOURS (their artifacts
+        are what someone will look at, and a loop of small runs would bury them)."""
         keep = max(1, int(os.environ.get("ZDTM_KEEP_RUNS", "10")))
         old = sorted(p for p in runs.iterdir() if p.is_dir() and not p.is_symlink())[:-keep or None]
+        live = {r.get("run_dir") for r in live_runs()}
         for run in old:
+            if str(run) in live or _failed_recently(run):
+                continue
             shutil.rmtree(run, ignore_errors=True)
             shutil.rmtree(self.settings.state_dir / "w" / run.name, ignore_errors=True)
 
