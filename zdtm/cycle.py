@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict
 from typing import Optional
 
-from . import action_script, hostwide, process
+from . import action_script, extpeer, hostwide, process
 from .artifacts import TestPaths
 from .build import BuildError
 from .checkpoint import CheckpointRestore
@@ -72,6 +72,7 @@ class TestRun:
         t0 = time.monotonic()
         try:
             self.desc = self._load_desc()
+            self.hooks = extpeer.hooks_for(self)
             preflight(self)
             exe = self._build()
             self._host_locks()
@@ -134,9 +135,10 @@ class TestRun:
         self.engine.journal.test(self.key, self.paths.art, self.paths.work)
         self.paths.prepare(self.owner, shared=self.workload.kind.shared_work_dir)
         self.driver.prepare_dir(self.paths.images)
-        for name in self.desc.ext_mounts:
+        for name in self.desc.ext_mounts + self.desc.plugin_mounts:
             try:
-                self.flavor.add_external_mount(name, self.paths.external_dir(name, self.owner))
+                self.flavor.add_external_mount(name, self.paths.external_dir(name, self.owner),
+                                               tell_criu=name not in self.desc.plugin_mounts)
             except FlavorUnavailable as e:
                 raise Skip(str(e)) from None
         for mode in self.modes:

@@ -52,6 +52,9 @@ KNOWN_KEYS = {
     "ext_mounts": "names of host directories bound at /mnt/NAME in ns/uns, given to criu as external mounts",
     "differs": "{item: reason}: what the outside check may see change across C/R, and why",
     "action_script": "a script file beside the test, given to criu dump and restore as --action-script",
+    "peer": "a program beside the test the harness runs as root outside the tree while the test runs (zdtm.extpeer)",
+    "plugin_mounts": "names of host directories bound at /mnt/NAME in ns/uns and NOT told to criu: the test's "
+                     "criu plugin handles them (DUMP/RESTORE_EXT_MOUNT)",
 }
 
 
@@ -84,6 +87,8 @@ class Desc:
     inherit_fd: Optional[str] = None
     bind: Optional[str] = None   # upstream: a dir of its root made a mount of its own (mnt_ro_root)
     action_script: Optional[str] = None   # file name beside the test (zdtm.action_script)
+    peer: Optional[str] = None            # file name beside the test (zdtm.extpeer)
+    plugin_mounts: tuple = ()
     path: Optional[Path] = field(default=None, compare=False)
 
     @property
@@ -276,9 +281,9 @@ def _bind(path: Path, line: Optional[int], value) -> str:
     return value
 
 
-def _action_script(path: Path, line: Optional[int], value) -> str:
+def _beside(path: Path, line: Optional[int], key: str, value) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", value):
-        raise DescError(path, line, f"'action_script' must name a file beside the test (no '/'), not {value!r}")
+        raise DescError(path, line, f"'{key}' must name a file beside the test (no '/'), not {value!r}")
     return value
 
 
@@ -313,12 +318,12 @@ def parse_desc(path: Path, text: str) -> Desc:
             if value != "pipe":
                 raise DescError(path, line, f"'inherit_fd': only 'pipe' is supported, not {value!r}")
             kw["inherit_fd"] = value
-        elif key == "ext_mounts":
+        elif key in ("ext_mounts", "plugin_mounts"):
             names = _words(path, text, key, value)
             bad = [n for n in names if not re.fullmatch(r"[A-Za-z0-9_-]+", n)]
             if bad:
-                raise DescError(path, line, f"'ext_mounts': {bad[0]!r} is not a plain name")
-            kw["ext_mounts"] = names
+                raise DescError(path, line, f"'{key}': {bad[0]!r} is not a plain name")
+            kw[key] = names
         elif key == "feature":
             kw["features"] = _words(path, text, key, value)
         elif key in ("arch", "deps"):
@@ -335,8 +340,8 @@ def parse_desc(path: Path, text: str) -> Desc:
             kw["timeout"] = seconds
         elif key == "bind":
             kw["bind"] = _bind(path, line, value)
-        elif key == "action_script":
-            kw[key] = _action_script(path, line, value)
+        elif key in ("action_script", "peer"):
+            kw[key] = _beside(path, line, key, value)
         elif key == "crfail_match":
             if not isinstance(value, str):
                 raise DescError(path, line, "'crfail_match' must be a regular expression string")

@@ -47,7 +47,7 @@ class Flavor(ABC):
         """Host pid of the test process in a restored tree rooted at root."""
         return root
 
-    def add_external_mount(self, name: str, host_dir: Path) -> None:
+    def add_external_mount(self, name: str, host_dir: Path, tell_criu: bool = True) -> None:
         raise FlavorUnavailable(f"flavor {self.name} has no mount namespace for external mounts")
 
     def criu_opts(self, action: str) -> list:

@@ -99,6 +99,7 @@ class NamespaceFlavor(Flavor):
         self.dev = state / "nsdev"
         self.init_pidfile: Optional[Path] = None
         self.ext_mounts: list = []      # (name, host dir)
+        self.plugin_mounts: set = set()  # their mountpoints inside, left to a criu plugin
         # An upstream test's (upstream_env): its root, its cwd there, the
         # holder of its mount namespace.
         self.own_root: Optional[Path] = None
@@ -133,10 +134,13 @@ class NamespaceFlavor(Flavor):
         binds += [(str(src), f"/mnt/{name}", False) for name, src in self.ext_mounts]
         return binds
 
-    def add_external_mount(self, name: str, host_dir: Path) -> None:
+    def add_external_mount(self, name: str, host_dir: Path, tell_criu: bool = True) -> None:
         """A host directory bound at /mnt/NAME inside: an external mount,
-        which criu gets as --external mnt[...] on dump and restore."""
+        which criu gets as --external mnt[...] on dump and restore (unless
+        not tell_criu: the test's criu plugin handles it, DUMP_EXT_MOUNT)."""
         self.ext_mounts.append((name, host_dir))
+        if not tell_criu:
+            self.plugin_mounts.add(f"/mnt/{name}")
         mountpoint = self.root / "mnt" / name
         if not mountpoint.is_dir():
             with open(self.state / "nsroot.lock", "a") as lock:
@@ -324,6 +328,8 @@ class NamespaceFlavor(Flavor):
         if self.own_root:
             binds = self._own_binds()      # the work dir is part of the root (/zdtm/static)
         for src, dst, _ in binds:
+            if dst in self.plugin_mounts:
+                continue
             if action == "dump":
                 opts += ["--external", f"mnt[{dst}]:{self._ext_key(dst)}"]
             else:
