@@ -168,6 +168,20 @@ def test_join_ns_a_tree_outside_the_prepared_netns_fails_the_restore(engine, rea
     assert_clean(reachable_dir)
 
 
+def test_join_ns_prepared_netns_has_the_host_s_ping_group_range(tmp_path):
+    """The empty namespace gets the host's per-netns sysctls the tests'
+    sockets depend on (upstream socket_icmp failed to restore without)."""
+    host = " ".join(Path("/proc/sys/net/ipv4/ping_group_range").read_text().split())
+    netns = tmp_path / "n"
+    join_ns.make_netns(netns)
+    try:
+        seen = subprocess.run(["nsenter", f"--net={netns}", "cat", "/proc/sys/net/ipv4/ping_group_range"],
+                              capture_output=True, text=True, check=True).stdout
+        assert " ".join(seen.split()) == host
+    finally:
+        assert join_ns.remove_netns(netns) == []
+
+
 # ---- --empty-ns -----------------------------------------------------------------------
 class SeenLinks(empty_ns.EmptyNsMode):
     seen: list = []

@@ -14,6 +14,13 @@ own, which criu dumps and restores with its devices and addresses; joining
 another instead would drop it (and in uns the prepared netns belongs to the
 host's user namespace, where the restored tree has no privilege).
 .desc flag samens: the test must stay in the namespaces it started in.
+
+The prepared namespace is empty: it gets the sysctls of the host's that a
+test's sockets depend on (ping_group_range: who may open ICMP sockets). A
+test whose state needs what it cannot have is a skip naming why: one that
+restores into a namespace of its own (--join-ns in its .desc), one whose
+hook (a peer outside the tree) talks to it over a repaired TCP connection,
+one that binds a socket to a host device (SO_BINDTODEVICE).
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..guards.mounts import mountpoints, unmount
+from ..kinds.base import NO_HOOKS
 from ..outcome import PhaseFailure
 from .base import Mode, switch
 
@@ -37,11 +45,28 @@ LOCK = ("*filter\n:CRIU - [0:0]\n-I INPUT -j CRIU\n-I OUTPUT -j CRIU\n"
 UNLOCK = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 
 
+# per-netns sysctls given the host's value in the prepared namespace
+COPIED_SYSCTLS = ("net/ipv4/ping_group_range",)
+
+
+def _host_sysctls() -> list:
+    out = []
+    for name in COPIED_SYSCTLS:
+        try:
+            value = " ".join(Path("/proc/sys", name).read_text().split())
+        except OSError:
+            continue
+        out.append(f"{name.replace('/', '.')}={value}")
+    return out
+
+
 def make_netns(path: Path) -> None:
-    """A persistent net namespace bound on path, its loopback up."""
+    """A persistent net namespace bound on path, its loopback up, the host's
+    COPIED_SYSCTLS."""
     path.touch(mode=0o444)
     for argv in (["unshare", f"--net={path}", "true"],
-                 ["nsenter", f"--net={path}", "ip", "link", "set", "up", "dev", "lo"]):
+                 ["nsenter", f"--net={path}", "ip", "link", "set", "up", "dev", "lo"],
+                 ["nsenter", f"--net={path}", "sysctl", "-q", "-w", *_host_sysctls()]):
         res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, timeout=30)
         if res.returncode != 0:
@@ -71,6 +96,13 @@ def remove_netns(path: Path) -> list:
     return []
 
 
+def _calls(workload, name: str) -> bool:
+    try:
+        return name in workload.source.read_text(errors="replace")
+    except (OSError, AttributeError):
+        return False
+
+
 class JoinNsMode(Mode):
     name = "join-ns"
     order = 33
@@ -88,10 +120,18 @@ class JoinNsMode(Mode):
             return (f"--join-ns runs in flavor h only (as zdtm.py): in {flavor} the tree's own net namespace "
                     f"is dumped and restored; joining a prepared one would drop it")
         if "samens" in desc.flags:
-            return "flag samens: the test must stay in the namespaces it started in (--join-ns moves it)"
+            return "--join-ns: flag samens: the test must stay in the namespaces it started in (--join-ns moves it)"
+        if "--join-ns" in desc.opts + desc.ropts:
+            return "--join-ns: its .desc restores it into a net namespace of its own (--join-ns)"
         return None
 
     def incompatible(self, run) -> Optional[str]:
+        if run.desc.criu_repairs_tcp and run.workload.kind.hooks(run.workload) is not NO_HOOKS:
+            return ("its hook talks to it from the host's net namespace over a TCP connection criu repairs: "
+                    "restored into another net namespace, the connection has no peer")
+        if _calls(run.workload, "SO_BINDTODEVICE"):
+            return ("it binds a socket to a host network device (SO_BINDTODEVICE), which the prepared net "
+                    "namespace does not have")
         iterations = max([m.iterations for m in run.modes if m.iterations] or [1])
         if iterations > 1 and run.driver.identity("restore", last=False)[0]:
             return (f"criu driver {run.driver.name} restores all but the last iteration as the workload's "
