@@ -88,7 +88,12 @@ class PeerHooks(Hooks):
         try:
             rc = proc.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
+            rc = None
+        try:        # what it forked and left (its own session)
             os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if rc is None:
             rc = proc.wait()
         self.reaper.owned.discard(proc.pid)
         if check and rc != 0:
