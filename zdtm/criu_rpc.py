@@ -20,12 +20,23 @@ instead, said on stderr. An option the RPC cannot express is refused (exit
 the harness keeps next to criu's log); on success the restore's pidfile is
 written from the answer. Exit status: 0, 1 when criu refused (its error
 text and cr_errno printed), criu's own signal when it crashed.
+
+--action-script has no RPC field: the request asks criu to notify its
+client of every script stage (notify_scripts), and the client runs the
+scripts itself with criu's environment (CRTOOLS_SCRIPT_ACTION,
+CRTOOLS_IMAGE_DIR, CRTOOLS_INIT_PID from the dump's pid or the notify's),
+answering success or failure. A --restore-sibling restore runs swrk as the
+sibling of this client (CLONE_PARENT), so that the restored root is the
+child of whoever runs the client, as of an RPC caller running swrk itself.
 """
 from __future__ import annotations
 
 import os
+import platform
+import select
 import signal
 import socket
+import subprocess
 import sys
 
 REFUSED = 2
@@ -58,13 +69,15 @@ SPECIAL = {"images-dir": True, "work-dir": True, "log-file": True, "pidfile": Tr
            "address": True, "port": True, "ghost-limit": True, "inherit-fd": True, "cgroup-root": True,
            "ext-mount-map": True, "join-ns": True, "empty-ns": True, "network-lock": True,
            "pre-dump-mode": True, "pidfd-store": False, "verbosity": None, "ext-unix-sk": None,
-           "manage-cgroups": None}
+           "manage-cgroups": None, "action-script": True}
 OPTIONAL_VALUE = {"verbosity", "ext-unix-sk", "manage-cgroups", "cpu-cap"}
 WITH_VALUE = ({*STRINGS, *NUMBERS, *LISTS, "libdir", "close", "veth-pair", "action-script", "feature",
                "ps-socket", "file-validation"} | {k for k, v in SPECIAL.items() if v})
 CG_MODES = {"none": "CG_NONE", "props": "PROPS", "soft": "SOFT", "full": "FULL", "strict": "STRICT",
             "ignore": "IGNORE"}
 NS_FLAGS = {"net": 0x40000000}
+CLONE_PARENT = 0x8000
+SYS_CLONE = {"x86_64": 56, "aarch64": 220, "ppc64le": 120}     # clone(flags, stack, ...) there
 
 
 class Refused(Exception):
@@ -134,6 +147,8 @@ class Request:
         self.keep_fds: list = []        # fds criu swrk inherits (--inherit-fd)
         self.pidfd_store_fd = None
         self.exec_cmd = False
+        self.scripts: list = []         # --action-script: run here on criu's notify messages
+        self.init_pid = None            # CRTOOLS_INIT_PID of those scripts
 
     def add(self, name: str, value) -> None:
         _check_known(name, value)
@@ -218,6 +233,11 @@ class Request:
             for ino in (value or "").split(","):
                 if ino:
                     o.unix_sk_ino.add(inode=int(ino))
+        elif name == "action-script":
+            # criu's RPC has no script path: it notifies its client of each
+            # stage instead (notify_scripts), and the client runs them.
+            self.scripts.append(value)
+            o.notify_scripts = True
         elif name == "pidfd-store":
             if self.pidfd_store_fd is None:
                 raise Refused("--rpc cannot pass --pidfd-store to criu without a socket (--pidfd-store-fd)")
@@ -269,10 +289,24 @@ def _exchange(sk, rpc, req):
     return resp
 
 
-def _spawn_swrk(criu: str, keep_fds: list):
-    """criu swrk over a fresh socketpair: (its pid, our end)."""
+def _fork_sibling() -> int:
+    """fork(), the child becoming our parent's (CLONE_PARENT)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pid = libc.syscall(SYS_CLONE[platform.machine()], CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0)
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "clone(CLONE_PARENT)")
+    return pid
+
+
+def _spawn_swrk(criu: str, keep_fds: list, sibling: bool = False):
+    """criu swrk over a fresh socketpair: (its pid, our end). sibling: swrk
+    is made our parent's child, so that what it restores with
+    --restore-sibling is the child of whoever ran this client (the harness),
+    as it is of an RPC caller running swrk itself (upstream's harness):
+    this client exits, and a root with a pdeath signal would get it."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
+    pid = _fork_sibling() if sibling else os.fork()
     if pid == 0:
         try:
             ours.close()
@@ -325,6 +359,51 @@ def _status_of(status: int, verdict: int) -> int:
     return verdict
 
 
+def _run_scripts(req: Request, stage: str) -> bool:
+    """criu's notify of a stage: run the action scripts as criu would (in
+    its order: the last given first), with its environment."""
+    if stage == "query-ext-files":
+        return True         # criu asks RPC clients only, no script of criu's runs there
+    env = dict(os.environ, CRTOOLS_SCRIPT_ACTION=stage)
+    if req.images:
+        env["CRTOOLS_IMAGE_DIR"] = os.path.abspath(req.images)
+    if req.init_pid:
+        env["CRTOOLS_INIT_PID"] = str(req.init_pid)
+    ok = True
+    for script in reversed(req.scripts):
+        rc = subprocess.run([script], env=env, stdin=subprocess.DEVNULL).returncode
+        if rc:
+            _say(f"action script {script} exited with {rc} at {stage}: telling criu it failed")
+            ok = False
+    return ok
+
+
+def _on_notify(rpc, req: Request, note):
+    """The answer to criu's notify message."""
+    if note.HasField("pid"):
+        req.init_pid = note.pid         # criu says it at setup-namespaces and post-restore
+    ok = _run_scripts(req, note.script)
+    _say(f"notify {note.script}" + (f" (pid {note.pid})" if note.HasField("pid") else "")
+         + f": {'success' if ok else 'failure'}")
+    return rpc.criu_req(type=rpc.NOTIFY, notify_success=ok)
+
+
+def _wait_swrk(pid: int, sibling: bool) -> int:
+    """swrk's wait status; a sibling's is our parent's to collect: its end
+    is seen through a pidfd and taken as a clean exit."""
+    if not sibling:
+        return os.waitpid(pid, 0)[1]
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return 0
+    try:
+        select.select([fd], [], [])
+    finally:
+        os.close(fd)
+    return 0
+
+
 def run_rpc(rpc, criu: str, req: Request) -> int:
     action = req.action
     msg = rpc.criu_req(type=getattr(rpc, RPC_ACTIONS[action]), opts=req.opts)
@@ -332,11 +411,16 @@ def run_rpc(rpc, criu: str, req: Request) -> int:
         msg.keep_open = True
         ps_status = msg.opts.status_fd if msg.opts.HasField("status_fd") else None
         msg.opts.ClearField("status_fd")
+    if action in ("dump", "pre-dump") and req.opts.HasField("pid"):
+        req.init_pid = req.opts.pid
     _say(f"criu {action} over RPC (criu swrk), request:\n" + str(msg).rstrip())
-    pid, sk = _spawn_swrk(criu, req.keep_fds)
+    sibling = action == "restore" and req.opts.rst_sibling and platform.machine() in SYS_CLONE
+    pid, sk = _spawn_swrk(criu, req.keep_fds, sibling)
     verdict = 1
     try:
         resp = _exchange(sk, rpc, msg)
+        while resp is not None and resp.type == rpc.NOTIFY:
+            resp = _exchange(sk, rpc, _on_notify(rpc, req, resp.notify))
         if resp is None or not resp.success:
             _say(_describe_failure(rpc, resp, action))
         elif action == "page-server":
@@ -351,7 +435,7 @@ def run_rpc(rpc, criu: str, req: Request) -> int:
                     _become(req, sk)
     finally:
         sk.close()
-        _, status = os.waitpid(pid, 0)
+        status = _wait_swrk(pid, sibling)
     return _status_of(status, verdict)
 
 

@@ -7,6 +7,7 @@ provisioned pycriu's rpc_pb2. The client turns criu's command line into a
 criu_req, prints it to criu's output (ACTION-N.log.out in the artifacts:
 the proof the RPC was used) and exits with criu's verdict. Options the RPC
 has no field for make the test a skip, known from the .desc beforehand.
+A .desc's action script is run by the client on criu's notify messages.
 """
 from __future__ import annotations
 
@@ -83,8 +84,6 @@ class RpcMode(Mode):
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if "crlib" in desc.flags:
             return "--rpc cannot pass --libdir to criu (criu's RPC has no field for plugins)"
-        if desc.action_script:
-            return "--rpc cannot pass --action-script to criu (criu's RPC notifies its client instead)"
         for extra in (desc.dopts, desc.ropts):
             reason = criu_rpc.refusal(list(desc.opts) + list(extra))
             if reason:
