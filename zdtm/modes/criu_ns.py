@@ -31,6 +31,9 @@ class CriuNsMode(Mode):
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
         if "--exec-cmd" in desc.opts + desc.ropts:
             return "criu-ns restores detached under its own pseudo-init, which --exec-cmd excludes"
+        if "--restore-sibling" in desc.opts + desc.ropts:
+            return ("criu-ns restores under a pseudo-init of a new pid namespace and refuses --restore-sibling "
+                    "(as upstream's criu-ns), which the .desc asks for")
         return None
 
     def identity_note(self) -> str:
