@@ -3,6 +3,7 @@ key `action_script` (a script beside the test, run by criu at each stage of
 dump and restore, as whoever runs criu)."""
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -84,3 +85,58 @@ def test_criu_runs_the_script_on_dump_and_restore(mini_suite):
     if '"identity": "owner-dump"' in result:
         assert {uid for name, uid in stages if name.endswith("dump")} == {"18943"}
         assert {uid for name, uid in stages if not name.endswith("dump")} == {"0"}
+
+
+# ---- the .desc keys peer and plugin_mounts ----------------------------------
+
+def test_peer_and_plugin_mounts_keys():
+    d = _desc("{'peer': 't.peer', 'plugin_mounts': 'a b-2'}")
+    assert (d.peer, d.plugin_mounts) == ("t.peer", ("a", "b-2"))
+    with pytest.raises(DescError, match=r"'peer' must name a file beside the test"):
+        _desc("{'peer': '../t.peer'}")
+    with pytest.raises(DescError, match=r"'plugin_mounts': 'a/b' is not a plain name"):
+        _desc("{'plugin_mounts': 'a/b'}")
+
+
+def _result(suite, name):
+    art = suite.latest() / "static" / name / "h"
+    return json.loads((art / "result.json").read_text()), art
+
+
+def _add_peer(suite, name: str, script: str) -> None:
+    suite.add(name, copy_from="trivial.c", desc=f"{{'peer': '{name}.peer'}}")
+    peer = suite.tests / f"{name}.peer"
+    peer.write_text(script)
+    os.chmod(peer, 0o755)
+
+
+def test_the_peer_runs_outside_the_tree_while_the_test_runs(mini_suite):
+    """It gets the work dir, must say ready, is stopped by SIGTERM at the
+    end (after the test's tasks), and what it forked goes with it."""
+    _add_peer(mini_suite, "served", """#!/bin/sh
+echo "cwd $(pwd) work $ZDTM_WORK_DIR flavor $ZDTM_FLAVOR" >&2
+sleep 600 &
+trap 'echo stopped >&2; exit 0' TERM
+echo ready
+while :; do sleep 1; done
+""")
+    mini_suite.run("-t", "static/served", check=0)
+    result, art = _result(mini_suite, "served")
+    log = (art / "peer.log").read_text()
+    assert result["outcome"] == "passed"
+    work = os.path.realpath(art / "work")
+    assert f"cwd {work} work {work} flavor h" in log and log.rstrip().endswith("stopped"), log
+
+
+def test_a_peer_that_never_serves_or_fails_to_stop_fails_the_test(mini_suite):
+    _add_peer(mini_suite, "mute", "#!/bin/sh\necho 'no such service' >&2\nexit 1\n")
+    _add_peer(mini_suite, "stubborn", "#!/bin/sh\ntrap 'echo cannot undo >&2; exit 3' TERM\n"
+                                      "echo ready\nwhile :; do sleep 1; done\n")
+    mini_suite.run("-t", "static/mute", "-t", "static/stubborn", check=1)
+    mute, _ = _result(mini_suite, "mute")
+    assert (mute["outcome"], mute["phase"]) == ("failed", "start")
+    assert mute["message"] == ("peer mute.peer did not become ready (said nothing, expected 'ready'): "
+                               "no such service")
+    stubborn, _ = _result(mini_suite, "stubborn")
+    assert (stubborn["outcome"], stubborn["phase"]) == ("failed", "cleanup")
+    assert stubborn["message"] == "peer stubborn.peer exited with 3 when told to stop: cannot undo"
