@@ -69,13 +69,16 @@ SPECIAL = {"images-dir": True, "work-dir": True, "log-file": True, "pidfile": Tr
            "address": True, "port": True, "ghost-limit": True, "inherit-fd": True, "cgroup-root": True,
            "ext-mount-map": True, "join-ns": True, "empty-ns": True, "network-lock": True,
            "pre-dump-mode": True, "pidfd-store": False, "verbosity": None, "ext-unix-sk": None,
-           "manage-cgroups": None, "action-script": True}
+           "manage-cgroups": None, "action-script": True, "cpu-cap": None}
 OPTIONAL_VALUE = {"verbosity", "ext-unix-sk", "manage-cgroups", "cpu-cap"}
 WITH_VALUE = ({*STRINGS, *NUMBERS, *LISTS, "libdir", "close", "veth-pair", "action-script", "feature",
                "ps-socket", "file-validation"} | {k for k, v in SPECIAL.items() if v})
 CG_MODES = {"none": "CG_NONE", "props": "PROPS", "soft": "SOFT", "full": "FULL", "strict": "STRICT",
             "ignore": "IGNORE"}
 NS_FLAGS = {"net": 0x40000000}
+# criu/include/cr_options.h: CPU_CAP_FPU, _CPU, _INS; criu's default is fpu,ins
+CPU_CAPS = {"fpu": 1, "cpu": 2, "ins": 4, "all": 7}
+CPU_CAP_DEFAULT = 5
 CLONE_PARENT = 0x8000
 SYS_CLONE = {"x86_64": 56, "aarch64": 220, "ppc64le": 120}     # clone(flags, stack, ...) there
 
@@ -120,10 +123,39 @@ def refusal(args: list) -> str:
     return ""
 
 
+def cpu_cap_bits(value) -> int:
+    """criu's --cpu-cap[=VALUE] as criu_opts.cpu_cap (criu/config.c: the
+    caps named are added to the default fpu,ins, '^' removes the next ones,
+    'none' clears them all). criu's RPC always adds the image bit, so
+    'none' (no cpuinfo image at all) cannot be said: Refused."""
+    if value is None:
+        return CPU_CAPS["all"]
+    cap, inverse, rest = CPU_CAP_DEFAULT, False, value
+    while rest:
+        if rest[0] in "^,":
+            inverse = rest[0] == "^" and not inverse
+            rest = rest[1:]
+            continue
+        word = next((w for w in (*CPU_CAPS, "none") if rest.startswith(w)), None)
+        if word is None:
+            raise Refused(f"--cpu-cap={value}: criu would refuse it ('{rest}' is none of fpu cpu ins all none)")
+        if word == "none":
+            cap = CPU_CAPS["all"] if inverse else 0
+        else:
+            cap = cap & ~CPU_CAPS[word] if inverse else cap | CPU_CAPS[word]
+        rest = rest[len(word):]
+    if cap == 0:
+        raise Refused(f"--rpc cannot pass --cpu-cap={value} to criu (criu's RPC always writes and checks "
+                      f"the cpuinfo image, which 'none' turns off)")
+    return cap
+
+
 def _check_known(name: str, value) -> None:
     base = name[3:] if name.startswith("no-") and name[3:] in FLAGS else name
     if base in ("--", "exec-cmd"):
         return
+    if base == "cpu-cap":
+        cpu_cap_bits(value)
     if base in FLAGS or base in STRINGS or base in NUMBERS or base in LISTS or base in SPECIAL:
         if base == "restore-detached" and name != base:
             raise Refused("--rpc cannot pass --no-restore-detached to criu (criu's RPC always detaches)")
@@ -233,6 +265,8 @@ class Request:
             for ino in (value or "").split(","):
                 if ino:
                     o.unix_sk_ino.add(inode=int(ino))
+        elif name == "cpu-cap":
+            o.cpu_cap = cpu_cap_bits(value)
         elif name == "action-script":
             # criu's RPC has no script path: it notifies its client of each
             # stage instead (notify_scripts), and the client runs them.

@@ -5,6 +5,7 @@ the provisioned criu-plugin.h and given to criu with --libdir.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -36,6 +37,13 @@ def c_library(builder: Builder) -> Path:
     return builder.build_once(key, make) / "libzdtmtst.a"
 
 
+def _local_includes(source: Path) -> bytes:
+    """What the workload `#include "..."`s from its own dir (cpu_cap01.c is
+    cpu_cap00.c with another .desc): part of its build key."""
+    found = re.findall(rb'^\s*#\s*include\s+"([^"/]+)"', source.read_bytes(), re.M)
+    return b"".join(p.read_bytes() for p in (source.parent / n.decode() for n in found) if p.is_file())
+
+
 class CKind(WorkloadKind):
     name = "c"
 
@@ -45,7 +53,9 @@ class CKind(WorkloadKind):
     def build(self, builder: Builder, workload: Workload, desc: Desc) -> Executable:
         lib = c_library(builder)
         stem = workload.stem
-        key = f"{stem}-" + digest(workload.source.read_bytes(), lib.parent.name, desc.cflags, desc.ldflags)
+        included = _local_includes(workload.source)
+        key = f"{stem}-" + digest(workload.source.read_bytes(), lib.parent.name, desc.cflags, desc.ldflags,
+                                  *([included] if included else []))
 
         def make(tmp: Path):
             compile_step([CC, *CFLAGS, "-I", str(C_LIB_DIR), *desc.cflags, str(workload.source), str(lib),
