@@ -27,6 +27,8 @@ class TestRecord:
     kernel: str = ""
     machine: str = ""
     warnings: list = field(default_factory=list)    # known criu deviations an upstream test passed with
+    started: Optional[float] = None     # when the item began (epoch s): a run's timeline, per worker
+    worker: str = ""                    # xdist worker (gw0...), "" without xdist
 
     @property
     def variant(self) -> str:
@@ -47,7 +49,14 @@ def record_from_report(report, kernel: str, machine: str) -> Optional[TestRecord
         phase=props.get("phase") or None, message=message, duration=round(report.duration, 3),
         timings={k[5:]: v for k, v in props.items() if k.startswith("time_")},
         identity=props.get("identity", ""), artifacts=props.get("artifacts", ""), kernel=kernel, machine=machine,
-        warnings=[v for k, v in report.user_properties if k == "warning"])
+        warnings=[v for k, v in report.user_properties if k == "warning"],
+        started=getattr(report, "start", None), worker=_worker(report))
+
+
+def _worker(report) -> str:
+    node = getattr(report, "node", None)
+    gateway = getattr(node, "gateway", None)
+    return str(getattr(gateway, "id", "") or getattr(report, "worker_id", "") or "")
 
 
 @dataclass
