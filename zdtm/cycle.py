@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict
 from typing import Optional
 
-from . import action_script, extpeer, hostwide, process
+from . import action_script, crit_report, extpeer, hostwide, process
 from .artifacts import TestPaths
 from .build import BuildError
 from .checkpoint import CheckpointRestore
@@ -243,4 +243,5 @@ class TestRun:
             process.output_lines(self)
         if r.outcome == "failed":
             r.sections += self.paths.failure_sections()
+            r.sections += crit_report.failure_sections(self.paths.art, self.paths.images, self.settings.cache_dir)
         self.paths.write_result({k: v for k, v in asdict(r).items() if k != "sections"}, r.criu_commands)
