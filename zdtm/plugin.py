@@ -253,7 +253,10 @@ class SuiteCollector(pytest.Directory):
 
     def collect(self):
         engine = self.config.stash[ENGINE]
+        named = engine.suite.named(engine.settings.tests)
         for w in engine.suite.workloads:
+            if engine.settings.tests and w.name not in named:
+                continue        # not deselected: never collected (zdtm run -t)
             yield WorkloadFile.from_parent(self, path=w.source, workload=w)
         skips = _plan_skips(self.config)
         for line in engine.plan:
@@ -416,7 +419,7 @@ class ZdtmItem(pytest.Item):
 
 def pytest_collection_modifyitems(session, config, items):
     settings = config.stash[ENGINE].settings
-    named = set(settings.tests)
+    named = config.stash[ENGINE].suite.named(settings.tests)
     filters = [re.compile(r) for r in settings.filters]
     excludes = [re.compile(r) for r in settings.excludes]
     keep, drop = [], []
@@ -425,10 +428,10 @@ def pytest_collection_modifyitems(session, config, items):
             keep.append(item)
             continue
         name = item.workload.name
-        explicit = name in named or item.workload.source.stem in named or session.isinitpath(item.path) \
+        explicit = name in named or session.isinitpath(item.path) \
             or (item.plan_line is not None and item.plan_line.names(name, item.workload.source.stem))
         ok = True
-        if named and not (name in named or item.workload.source.stem in named):
+        if settings.tests and name not in named:
             ok = False
         if filters and not any(f.search(name) for f in filters):
             ok = False

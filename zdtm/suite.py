@@ -75,11 +75,20 @@ class Suite:
         return [w for root in self.roots for w in workloads_of(root)]
 
     def find(self, name: str) -> Optional[Workload]:
+        """The test a name means: its full name, zdtm.py's spelling
+        (zdtm/static/NAME: upstream's tree if loaded), or its bare stem."""
+        candidates = [name]
+        if name.startswith("zdtm/"):
+            candidates += ["upstream/" + name[5:], name[5:]]
+        for want in candidates:
+            for w in self.workloads:
+                if w.name == want:
+                    return w
         for w in self.workloads:
-            if w.name == name:
-                return w
-        name = name.removeprefix("zdtm/")
-        for w in self.workloads:
-            if w.name == name or w.source.stem == name:
+            if w.source.stem == name:
                 return w
         return None
+
+    def named(self, names) -> set:
+        """The full names of the tests names mean (see find)."""
+        return {w.name for w in map(self.find, names) if w is not None}
