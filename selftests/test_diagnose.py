@@ -42,3 +42,27 @@ def test_tcp_sockets_show_queues_and_the_pending_timer():
     finally:
         for s in (client, peer, server):
             s.close()
+
+
+def test_wait_child_waits_without_polling_and_times_out_cleanly(monkeypatch):
+    """The pidfd wait used for criu and the launcher never sleeps in a poll
+    loop (Popen's wait(timeout) does, in steps up to 50 ms: a criu seen late
+    twice per test), and times out as Popen does."""
+    import subprocess
+    import pytest
+    from zdtm.procs import wait_child
+    proc = subprocess.Popen(["sleep", "0.1"])
+    slow = subprocess.Popen(["sleep", "5"])
+
+    def no_polling(seconds):
+        raise AssertionError(f"slept {seconds}s in a poll loop")
+
+    monkeypatch.setattr(time, "sleep", no_polling)
+    try:
+        assert wait_child(proc, 5) == 0
+        with pytest.raises(subprocess.TimeoutExpired):
+            wait_child(slow, 0.05)
+    finally:
+        slow.kill()
+        assert wait_child(slow, 5) == -9
+    assert wait_child(slow, 5) == -9          # reaped already: its status again

@@ -11,7 +11,7 @@ import time
 from .config import DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, workload_env
 from .diagnose import tree_report
 from .outcome import PhaseFailure, Skip
-from .procs import is_descendant, kill_trees, pidfd, proc_state, reap, wait_gone, wait_pidfds
+from .procs import is_descendant, kill_trees, pidfd, proc_state, reap, wait_child, wait_gone, wait_pidfds
 from .safeio import read_text
 
 
@@ -88,7 +88,7 @@ def start(run, exe) -> None:
         # As upstream's zdtm.py: right after the launch, while the test
         # sets itself up (some wait for what this hook prepares).
         run.call_hook("post-start", timeout=timeout)
-        rc = launcher.wait(timeout=timeout)
+        rc = wait_child(launcher, timeout)
     except subprocess.TimeoutExpired:
         where = tree_report([launcher.pid])
         kill_trees([launcher.pid])

@@ -11,6 +11,7 @@ import errno
 import os
 import select
 import signal
+import subprocess
 import time
 from typing import Iterable, Optional
 
@@ -115,6 +116,24 @@ def pidfd(pid: int) -> Optional[int]:
         return os.pidfd_open(pid)
     except OSError:
         return None
+
+
+def wait_child(proc, timeout: float) -> int:
+    """proc.wait(timeout=...) without Popen's polling: that sleeps in steps
+    doubling up to 50 ms, so a criu that ends is seen up to 50 ms late,
+    twice per test. A pidfd wakes us as the child exits."""
+    if proc.returncode is not None:
+        return proc.returncode
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except OSError:                 # gone already (reaped) or no pidfd: Popen's way
+        return proc.wait()
+    try:
+        if not select.select([fd], [], [], max(0.0, timeout))[0]:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(fd)
+    return proc.wait()
 
 
 def wait_pidfds(fds: Iterable[int], timeout: float) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..diagnose import tree_report
-from ..procs import Reaper, kill_trees
+from ..procs import Reaper, kill_trees, wait_child
 
 
 @dataclass
@@ -208,7 +208,7 @@ class CriuDriver(ABC):
                 run.returncode = _wait_for_exec(proc, call.pidfile, call.exec_cmd[0], self.timeout)
                 run.exec_cmd_process = proc
             else:
-                run.returncode = proc.wait(timeout=self.timeout)
+                run.returncode = wait_child(proc, self.timeout)
         except subprocess.TimeoutExpired:
             run.timed_out = True
             run.hang = tree_report([proc.pid])
@@ -304,7 +304,7 @@ class CriuHelper:
         """Wait for criu to end by itself (its work is done): its CriuRun."""
         if self.proc is not None and self.run.returncode is None:
             try:
-                self.run.returncode = self.proc.wait(timeout=timeout)
+                self.run.returncode = wait_child(self.proc, timeout)
             except subprocess.TimeoutExpired:
                 self.run.timed_out = True
                 self.run.hang = tree_report([self.proc.pid])
