@@ -7,7 +7,7 @@ SYSPYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || comman
 BIN       := $(VENV)/bin
 JOBS      ?= auto
 
-.PHONY: all setup criu check zdtm test upstream bench clean distclean
+.PHONY: all setup criu check zdtm test upstream bench matrix clean distclean
 
 all: zdtm
 
@@ -43,6 +43,14 @@ upstream: check
 
 bench: criu
 	$(BIN)/zdtm bench
+
+# The smoke selection (desc/smoke.yaml) in h, ns and uns on the kernels of
+# desc/kernels.yaml (Debian's 6.1, 6.12 and newest, fetched and cached; and
+# this host's), each in a qemu guest, in parallel; one merged report.
+# MATRIX_ARGS="--kernel 6.1 -t static/pipe00" for others.
+matrix: criu
+	./scripts/install-system-deps --matrix
+	$(BIN)/zdtm matrix $(MATRIX_ARGS)
 
 clean: setup
 	$(BIN)/zdtm clean

@@ -14,6 +14,7 @@ from . import check
 from .config import PROJECT_DIR
 from .desc import DescError
 from .engine import Engine
+from .matrix.cli import add_matrix_command
 from .options import OptionError, add_cli_arguments, pytest_args, settings_from
 from .soak import soak
 from .suite import SuiteError
@@ -178,6 +179,11 @@ def cmd_report(args) -> int:
     return 1 if m.counts(doc)["failed"] else 0
 
 
+def cmd_matrix(args) -> int:
+    from .matrix.cli import cmd_matrix as matrix
+    return matrix(args, _engine(args))
+
+
 def cmd_provision(args) -> int:
     if args.source:
         from .provision import ProvisionError, provision_criu_source
@@ -259,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--html", metavar="FILE", help="the table as a self-contained HTML page (- for stdout)")
     rp.add_argument("--json", metavar="FILE", help="the merged JSON document (- for stdout)")
     rp.set_defaults(func=cmd_report)
+
+    add_matrix_command(sub, cmd_matrix)
 
     # Listed for --help; main() hands its arguments to zdtm.criu_ns untouched.
     sub.add_parser("criu-ns", help="criu drop-in: restore into a fresh pid+mount namespace "
