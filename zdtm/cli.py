@@ -166,7 +166,9 @@ def cmd_report(args) -> int:
     except m.ReportError as e:
         print(f"zdtm report: {e}", file=sys.stderr)
         return 4
-    outputs = {"markdown": m.markdown, "html": m.html, "json": lambda d: json.dumps(d, indent=1) + "\n"}
+    from .matrix.junit import junit
+    outputs = {"markdown": m.markdown, "html": m.html, "json": lambda d: json.dumps(d, indent=1) + "\n",
+               "junit": junit}
     wrote = False
     for fmt, render in outputs.items():
         target = getattr(args, fmt)
@@ -264,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--markdown", metavar="FILE", help="the table as Markdown (- for stdout)")
     rp.add_argument("--html", metavar="FILE", help="the table as a self-contained HTML page (- for stdout)")
     rp.add_argument("--json", metavar="FILE", help="the merged JSON document (- for stdout)")
+    rp.add_argument("--junit", metavar="FILE", help="the merged results as JUnit XML, a suite per kernel "
+                                                    "(- for stdout)")
     rp.set_defaults(func=cmd_report)
 
     add_matrix_command(sub, cmd_matrix)

@@ -7,7 +7,8 @@ needs neither cpio nor root-owned temporary trees. The init:
      dependency order computed here from the kernel's modules.dep);
   2. mounts the host's root read-only (tag `hostroot`) and the results dir
      read-write (tag `results`, at the same path as on the host), a tmpfs on
-     /tmp, /run, /var/tmp, devpts, /dev/shm and the cgroup v1 hierarchies;
+     /tmp and /run, devpts, /dev/shm and the cgroup v1 hierarchies (not on
+     /var/tmp: a clone in a 0700 dir keeps its state and cache there);
   3. switch_root's into it and runs stage 2 as pid 1 (STAGE2), which runs
      the results dir's guest-command.sh with every fd above 2 closed (a
      leaked fd makes criu refuse to dump), writes its exit status and
@@ -35,8 +36,9 @@ for m in @MODULES@; do $bb insmod /modules/$m || echo "zdtm-guest: insmod $m fai
 fail() { echo "zdtm-guest: $*"; $bb sleep 1; echo b > /proc/sysrq-trigger; }
 $bb mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /newroot \
     || fail "cannot mount the host's root over 9p"
-for d in /tmp /run /var/tmp; do $bb mount -t tmpfs -o mode=1777 tmpfs /newroot$d; done
-$bb mkdir -p /newroot@RESULTS@ 2>/dev/null     # under a tmpfs just mounted (/var/tmp), or there already
+$bb mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+$bb mount -t tmpfs -o mode=755 tmpfs /newroot/run
+$bb mkdir -p /newroot@RESULTS@ 2>/dev/null     # under a tmpfs just mounted (/tmp), or there already
 $bb mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /newroot@RESULTS@ \
     || fail "cannot mount the results dir over 9p"
 $bb mkdir -p /newroot@GUEST_DIR@

@@ -33,7 +33,7 @@ from . import kernels as kmod
 from .guest import Guest, qemu_available
 from .junit import junit
 
-GUEST_STATE = "/var/tmp/zdtm"        # the guest's state dir: a tmpfs (the host's root is read-only there)
+GUEST_STATE = "/run/zdtm"            # the guest's state dir: a tmpfs (the host's root is read-only there)
 SMOKE = PROJECT_DIR / "desc" / "smoke.yaml"
 
 
