@@ -91,3 +91,25 @@ def test_pruning_spares_live_runs_and_recent_failures(tmp_path, monkeypatch):
     new = engine.new_run_dir()
     left = sorted(p.name for p in runs.iterdir() if not p.is_symlink())
     assert left == [live.name, failed.name, new.name]
+
+
+def test_schedule_is_longest_first_in_rounds_of_flavors():
+    """xdist hands tests out in this order: a test's flavors (which never run
+    together) a round apart, each round longest first, unknown as the median."""
+    from types import SimpleNamespace
+    from zdtm import plugin
+
+    class Fake(plugin.ZdtmItem):
+        nodeid = property(lambda self: self.fake_id)
+
+    def Item(name, flavor):
+        item = Fake.__new__(Fake)       # no session: only what schedule() reads
+        item.workload, item.fake_id = SimpleNamespace(name=name), f"{name}[{flavor}]"
+        return item
+
+    items = [Item(n, f) for n in ("a", "b", "c") for f in ("h", "ns")]
+    other = object()
+    durations = {"a[h]": 1.0, "a[ns]": 9.0, "b[h]": 5.0, "b[ns]": 2.0}    # c: the median (3.5)
+    order = plugin.schedule(items + [other], durations)
+    assert [i.nodeid for i in order[:-1]] == ["b[h]", "c[h]", "a[h]", "a[ns]", "c[ns]", "b[ns]"]
+    assert order[-1] is other

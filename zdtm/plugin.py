@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import statistics
 import sys
 import threading
 from pathlib import Path
@@ -27,7 +28,7 @@ from .plan import PlanError, PlanLine, load_plan
 from .procs import children
 from .reports import Reporter
 from .safeio import check_trusted_dir
-from .shard import load_durations, split, store_durations
+from .shard import load_durations, schedule_durations, split, store_durations
 from .suite import SuiteError, Workload
 
 try:
@@ -38,6 +39,7 @@ except ImportError:          # pytest-html is optional for the engine
 ENGINE = pytest.StashKey[Engine]()
 REPORTER = pytest.StashKey[Reporter]()
 PLAN_SKIPS = pytest.StashKey[dict]()
+DURATIONS = pytest.StashKey[dict]()
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -156,6 +158,10 @@ class _XdistHooks:
         engine = node.config.stash[ENGINE]
         if _wants_suite(node.config):
             node.workerinput["zdtm_run_dir"] = str(engine.run_dir)
+            # Read once, here: every worker must order the same items the same way.
+            if DURATIONS not in node.config.stash:
+                node.config.stash[DURATIONS] = schedule_durations(engine.settings.state_dir)
+            node.workerinput["zdtm_durations"] = node.config.stash[DURATIONS]
 
 
 def _wants_suite(config) -> bool:
@@ -445,9 +451,30 @@ def pytest_collection_modifyitems(session, config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    durations = getattr(config, "workerinput", {}).get("zdtm_durations")
+    if durations is not None:
+        items[:] = schedule(items, durations)
     for kind in KINDS:
         kind.will_run(list({i.workload.name: i.workload for i in keep
                             if isinstance(i, ZdtmItem) and i.workload.kind.name == kind.name}.values()))
+
+
+def schedule(items: list, durations: dict) -> list:
+    """The order xdist hands tests out in: longest first (a long test last
+    would be the run's tail), in rounds (each test's first variant, then its
+    second...), so the flavors of one test, which never run at the same time
+    (zdtm.hostwide test locks), are not next to each other for two workers
+    to take together. Known durations come from earlier runs; others count
+    as the median."""
+    ours = [i for i in items if isinstance(i, ZdtmItem)]
+    known = [durations[i.nodeid] for i in ours if i.nodeid in durations]
+    guess = statistics.median(known) if known else 1.0
+    rounds: dict = {}
+    key = {}
+    for i in ours:
+        n = rounds[i.workload.name] = rounds.get(i.workload.name, -1) + 1
+        key[i.nodeid] = (n, -durations.get(i.nodeid, guess), i.nodeid)
+    return sorted(ours, key=lambda i: key[i.nodeid]) + [i for i in items if not isinstance(i, ZdtmItem)]
 
 
 def _shard(config, keep: list, drop: list) -> tuple:

@@ -32,6 +32,15 @@ def load_durations(state_dir: Path, given=None) -> dict:
     return {}
 
 
+def schedule_durations(state_dir: Path) -> dict:
+    """For ordering a run (not splitting it): what this machine measured,
+    over the shipped file."""
+    merged = {}
+    for path in (SHIPPED, state_dir / "durations.json"):
+        merged.update(load_durations(state_dir, path))
+    return merged
+
+
 def split(ids: list, count: int, durations: dict) -> list:
     """count lists of ids, balanced by duration."""
     known = [durations[i] for i in ids if i in durations]
