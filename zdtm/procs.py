@@ -209,4 +209,38 @@ def kill_trees(roots: Iterable[int], sig: int = signal.SIGKILL) -> list:
         except OSError as e:
             if e.errno != errno.ESRCH:
                 raise
+    if sig == signal.SIGKILL:
+        thaw_frozen(victims)
     return victims
+
+
+FREEZER_V1 = "/sys/fs/cgroup/freezer"
+
+
+def thaw_frozen(pids: Iterable[int]) -> list:
+    """Thaw the cgroup v1 freezer cgroups (not the root) that hold any of
+    pids frozen: a frozen task never dies of its SIGKILL (a test a criu
+    restore left in a frozen cgroup of its .desc's --cgroup-root, a killed
+    --freezecg run). Returns the cgroups thawed."""
+    thawed = []
+    for pid in pids:
+        if proc_state(pid) != "D":          # frozen tasks show as D
+            continue
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                path = next((line.split(":", 2)[2].strip() for line in f
+                             if line.split(":", 2)[1] == "freezer"), "/")
+        except (OSError, IndexError):
+            continue
+        state = os.path.join(FREEZER_V1, path.lstrip("/"), "freezer.state")
+        if path == "/" or state in thawed:
+            continue
+        try:
+            with open(state, "r+") as f:
+                if f.read().strip() != "THAWED":
+                    f.seek(0)
+                    f.write("THAWED")
+                    thawed.append(state)
+        except OSError:
+            continue
+    return thawed

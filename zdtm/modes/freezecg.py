@@ -102,6 +102,12 @@ class FreezeCgroupMode(Mode):
         return None
 
     def skip_reason(self, desc, flavor: str) -> Optional[str]:
+        if "--cgroup-root" in desc.ropts + desc.opts:
+            # criu restores the tree, and its frozen freezer state, under the
+            # .desc's cgroup root (upstream cgroup02, cgroup03): not in the
+            # harness's cgroup, which it checks and thaws
+            return ("--freezecg: the .desc restores the test under another cgroup root (--cgroup-root), where "
+                    "criu restores the freezer cgroup frozen, outside the cgroup the mode thaws and checks")
         if "crfail" in desc.flags and desc.crfail_match:
             # ptrace_crfail: 'zombie ... found while seizing' (seize.c) instead of
             # its 'Unseizable non-zombie', the same refusal on another path
