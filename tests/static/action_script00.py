@@ -99,6 +99,9 @@ except FileNotFoundError:
     raise SystemExit(0)
 stages = parse(text)
 t.msg(f"{len(stages)} stages: {' '.join(s[0] for s in stages)}")
+if any(env.get("imgdir") == "denied" for _, env, _ in stages):
+    t.skip("criu ran with file capabilities only (--rootless): it is not dumpable, so CRTOOLS_IMAGE_DIR "
+           "(/proc/<criu>/fd/N) is closed to its action scripts, which could not record every stage")
 i = cycles = 0
 while i < len(stages) and not t.failed():
     i = check_cycle(stages, i)
