@@ -28,8 +28,8 @@ from typing import Optional
 
 from ..config import WORKLOAD_GID, WORKLOAD_UID, Option
 from ..guards.cgroups import CgroupsGuard
-from ..outcome import PhaseFailure
-from ..procs import descendants, is_descendant, wait_gone
+from ..outcome import PhaseFailure, Skip
+from ..procs import descendants, is_descendant, proc_state, wait_gone
 from .base import Mode
 
 FREEZER = Path("/sys/fs/cgroup/freezer")
@@ -161,6 +161,12 @@ class FreezeCgroupMode(Mode):
                                                            "refuses it; nothing could thaw it before its stop)"))
             return
         if self.state == "f":
+            stopped = [p for p in descendants(step.run.root_pid) if proc_state(p) == "T"]
+            if stopped:
+                version = step.run.engine.facts.criu_version or "?"
+                raise Skip(f"--freezecg {self.prefix}:f: tasks {stopped[:5]} of the tree are stopped (T); a dump "
+                           f"of a stopped task in a frozen cgroup hangs in criu {version} after seizing it (its "
+                           f"log ends at 'SEIZE ... success'; zdtm.py's --freezecg hangs the same way)")
             now = set_state(self.cgroup, "FROZEN")
             if now != "FROZEN":
                 raise PhaseFailure("dump", f"--freezecg: {self.cgroup} is {now}, not FROZEN, "
