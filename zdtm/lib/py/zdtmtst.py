@@ -200,7 +200,7 @@ def skip(reason):
     Before readiness the launched process exits 1 (no pidfile) and the outfile
     ends with the SKIP line; after readiness the test just ends.
     """
-    global _verdict, _ready_fd
+    global _verdict
     _verdict = 'SKIP'
     _emit('SKIP: %s' % reason)
     if _test_pid == os.getpid() and not _ready and _ready_fd is not None:
