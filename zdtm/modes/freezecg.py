@@ -28,6 +28,7 @@ from typing import Optional
 
 from ..config import WORKLOAD_GID, WORKLOAD_UID, Option
 from ..guards.cgroups import CgroupsGuard
+from ..guards.tasks import LEFTOVER_GRACE
 from ..outcome import PhaseFailure, Skip
 from ..procs import descendants, is_descendant, proc_state, wait_gone
 from .base import Mode
@@ -74,6 +75,12 @@ def members(cgroup: Path) -> list:
         return [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
     except OSError:
         return []
+
+
+def _manage_cgroups(desc_opts: list) -> list:
+    """--manage-cgroups, unless the .desc chose a mode of its own (upstream
+    cgroup_ignore restores with --manage-cgroups=ignore: criu keeps the last)."""
+    return [] if any(o.startswith("--manage-cgroups") for o in desc_opts) else ["--manage-cgroups"]
 
 
 class FreezeCgroupMode(Mode):
@@ -173,10 +180,10 @@ class FreezeCgroupMode(Mode):
                                            f"{STATE_TIMEOUT:g}s after freezing it")
 
     def dump_opts(self, step) -> list:
-        return ["--freeze-cgroup", str(self.cgroup), "--manage-cgroups"]
+        return ["--freeze-cgroup", str(self.cgroup)] + _manage_cgroups(step.run.desc.opts + step.run.desc.dopts)
 
     def restore_opts(self, step) -> list:
-        return ["--manage-cgroups"]
+        return _manage_cgroups(step.run.desc.opts + step.run.desc.ropts)
 
     def after_dump(self, step) -> None:
         if any(m.leave_running for m in step.run.modes):
@@ -199,10 +206,24 @@ class FreezeCgroupMode(Mode):
             if ("--freezecg", note) not in run.result.sections:
                 run.result.sections.append(("--freezecg", note))
             return
+        if not _manage_cgroups(run.desc.opts + run.desc.ropts):
+            return      # the .desc's own --manage-cgroups mode decides where the tree goes (=ignore: not back)
         inside = members(self.cgroup)
         if run.pid not in inside:
             raise PhaseFailure("restore", f"--freezecg: the restored test (pid {run.pid}) is not in {self.cgroup} "
                                           f"(its members: {inside[:10]})", criu=step.criu)
+
+    def _members_left(self, run) -> list:
+        """Live tasks of ours still in the cgroup once the test ended, given
+        the moment the tasks guard gives them (a live test's last children
+        may be exiting: upstream fork2, pty02)."""
+        deadline = time.monotonic() + LEFTOVER_GRACE
+        while True:
+            run.engine.reaper.reap_adopted()
+            left = [p for p in members(self.cgroup) if is_descendant(p) and proc_state(p) not in (None, "Z", "X")]
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.01)
 
     def stop(self, run) -> list:
         if self.cgroup is None:
@@ -213,7 +234,7 @@ class FreezeCgroupMode(Mode):
             set_state(self.cgroup, "THAWED")
         except OSError:
             pass
-        left = [p for p in members(self.cgroup) if is_descendant(p)]
+        left = self._members_left(run)
         if left:
             if run.result.outcome == "passed":
                 problems.append(f"--freezecg: tasks left in {self.cgroup}: {left[:10]}")
