@@ -167,13 +167,14 @@ class FreezeCgroupMode(Mode):
             step.run.result.sections.append(("--freezecg", "crfail test: dumped with the cgroup thawed (criu "
                                                            "refuses it; nothing could thaw it before its stop)"))
             return
+        stopped = [p for p in descendants(step.run.root_pid) if proc_state(p) == "T"]
+        if stopped:
+            version = step.run.engine.facts.criu_version or "?"
+            raise Skip(f"--freezecg: tasks {stopped[:5]} of the tree are stopped (T); a dump of a stopped task in "
+                       f"a frozen cgroup (frozen before the dump, or by criu --freeze-cgroup) hangs in criu "
+                       f"{version} after seizing it (its log ends at 'SEIZE ... success'; zdtm.py's --freezecg "
+                       f"hangs the same way)")
         if self.state == "f":
-            stopped = [p for p in descendants(step.run.root_pid) if proc_state(p) == "T"]
-            if stopped:
-                version = step.run.engine.facts.criu_version or "?"
-                raise Skip(f"--freezecg {self.prefix}:f: tasks {stopped[:5]} of the tree are stopped (T); a dump "
-                           f"of a stopped task in a frozen cgroup hangs in criu {version} after seizing it (its "
-                           f"log ends at 'SEIZE ... success'; zdtm.py's --freezecg hangs the same way)")
             now = set_state(self.cgroup, "FROZEN")
             if now != "FROZEN":
                 raise PhaseFailure("dump", f"--freezecg: {self.cgroup} is {now}, not FROZEN, "
