@@ -149,7 +149,9 @@ class Guest:
         if res.status == "ok":
             shutil.rmtree(probe.results, ignore_errors=True)
             return True, f"KVM boots {self.kernel.release} here (probed)"
-        return False, f"KVM probe: {res.status}: {res.message} (see {probe.results}); TCG instead"
+        qemu_said = [ln for ln in _read(probe.results / "qemu.log").splitlines() if ln.strip()]
+        why = qemu_said[0] if qemu_said else f"{res.status}: {res.message}"
+        return False, f"KVM does not boot it here: {why[:160]} (probe in {probe.results})"
 
     def _boot(self, initrd: Path, accel: str, boot_timeout: float, run_timeout: float, res: GuestResult) -> None:
         console = self.results / "console.log"

@@ -33,7 +33,8 @@ from . import kernels as kmod
 from .guest import Guest, qemu_available
 from .junit import junit
 
-GUEST_STATE = "/run/zdtm"            # the guest's state dir: a tmpfs (the host's root is read-only there)
+GUEST_STATE = "/run/zdtm-state"      # the guest's state dir: a tmpfs (the host's root is read-only there;
+                                     # /run/zdtm is the host-wide dir of zdtm.hostwide)
 SMOKE = PROJECT_DIR / "desc" / "smoke.yaml"
 
 
@@ -136,10 +137,10 @@ class Matrix:
         command = guest_command(results, self.run_args, self.cache_dir)
         res = Guest(kernel, results, command, self.opts.boot_timeout, self.opts.timeout, self.opts.memory_mb,
                     self.opts.accel, self.log).run()
-        msg = res.message
+        status, msg = res.status, res.message
         if res.status == "ok" and res.exit_status not in (0, 1):
-            msg = f"zdtm run exited {res.exit_status} (see {results}/guest.log)"
-        return KernelRun(kernel.name, kernel.release, res.status, f"{res.accel} ({res.why_accel})",
+            status, msg = "run-failed", f"zdtm run exited {res.exit_status} (see {results}/guest.log)"
+        return KernelRun(kernel.name, kernel.release, status, f"{res.accel} ({res.why_accel})",
                          res.boot_seconds, res.wall_seconds, msg, str(results), kernel.describe())
 
     def _host_job(self, kernel, results: Path) -> KernelRun:
@@ -163,7 +164,7 @@ class Matrix:
                 run.status, rc = "hang", None
                 run.message = f"zdtm run still running after {self.opts.timeout:.0f} s (stopped)"
         if rc not in (0, 1, None):
-            run.message = f"zdtm run exited {rc} (see {results}/guest.log)"
+            run.status, run.message = "run-failed", f"zdtm run exited {rc} (see {results}/guest.log)"
         run.wall_seconds = round(time.monotonic() - t0, 1)
         return run
 
