@@ -68,7 +68,8 @@ for name in sorted(os.listdir(images)):
     with open(os.path.join(out, name + ".json"), "w") as f:
         json.dump(img, f, indent=4)
     summary["decoded"].append(name)
-for what in sys.argv[4:]:
+summary["no_pstree"] = not os.path.exists(os.path.join(images, "pstree.img"))
+for what in [] if summary["no_pstree"] else sys.argv[4:]:
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf):
@@ -114,6 +115,8 @@ def _section(images: Path, out: Path, summary: dict) -> tuple:
     parts = [f"{images}: {len(decoded)} images decoded into {out}/ (crit decode --pretty), "
              f"{len(raw)} raw ({' '.join(raw) or 'none'})"]
     parts += [f"not decoded: {name}: {why}" for name, why in sorted(errors.items())]
+    if summary.get("no_pstree"):
+        parts.append("crit x: not run, no pstree.img (the dump stopped before writing the process tree)")
     for what, text in summary["x"].items():
         lines = text.rstrip().splitlines()
         more = [f"... {len(lines) - X_LINES} more lines"] if len(lines) > X_LINES else []

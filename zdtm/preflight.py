@@ -70,14 +70,20 @@ def _uses(run, name: str) -> bool:
         return False
 
 
-def privileged_state(run) -> str:
-    """Why this test's state needs criu as root here (see UNPRIVILEGED_LOSES), or ""."""
-    if run.engine.facts.strategy != "owner-dump":
-        return ""
+def unprivileged_loss(run) -> str:
+    """What of this test's state a criu --unprivileged does not dump or
+    restore (UNPRIVILEGED_LOSES), or ""."""
     for how, what, flavors, why in UNPRIVILEGED_LOSES:
         if run.flavor_name in flavors and (what in run.desc.features if how == "feature" else _uses(run, what)):
             return why
     return ""
+
+
+def privileged_state(run) -> str:
+    """Why this test's state needs criu as root here (see UNPRIVILEGED_LOSES), or ""."""
+    if run.engine.facts.strategy != "owner-dump":
+        return ""
+    return unprivileged_loss(run)
 
 
 def _identity(run) -> None:

@@ -9,6 +9,7 @@ from typing import Optional
 
 from ..config import WORKLOAD_UID
 from ..outcome import PhaseFailure
+from ..preflight import unprivileged_loss
 
 
 def desc_reason(desc) -> Optional[str]:
@@ -20,6 +21,14 @@ def desc_reason(desc) -> Optional[str]:
     if desc.criu_repairs_tcp:
         return "criu repairs TCP connections for this test (TCP_REPAIR needs CAP_NET_ADMIN): criu root prio needed"
     return None
+
+
+def state_lost(run) -> Optional[str]:
+    """A test whose state criu --unprivileged does not dump (loginuid; an
+    inotify watch's handle in h): the default identity gives it a root
+    criu, these modes cannot."""
+    why = unprivileged_loss(run)
+    return f"criu is not root in this mode, and {why}" if why else None
 
 
 def switch_driver(run, driver, text: str, drop_ids: bool = False) -> None:

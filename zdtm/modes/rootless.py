@@ -73,6 +73,9 @@ class RootlessMode(Mode):
         return _nonroot.desc_reason(desc)
 
     def incompatible(self, run) -> Optional[str]:
+        lost = _nonroot.state_lost(run)
+        if lost:
+            return lost
         eng = run.engine
         driver = RootlessDriver(str(private_criu(eng.builder, eng.criu_bin)), eng.settings.criu_timeout, eng.reaper)
         _nonroot.switch_driver(run, driver, f"uid {WORKLOAD_UID}; rootless: " + self.identity_note())

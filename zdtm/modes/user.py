@@ -44,6 +44,9 @@ class UserMode(Mode):
         return _nonroot.desc_reason(desc)
 
     def incompatible(self, run) -> Optional[str]:
+        lost = _nonroot.state_lost(run)
+        if lost:
+            return lost
         ident = check.identity("owner-dump", False, run.flavor_name)
         if run.driver.name != ident.driver or run.as_root:
             _nonroot.switch_driver(run, run.engine.driver(ident.driver), ident.text, ident.drop_ids)
