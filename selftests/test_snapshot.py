@@ -132,6 +132,19 @@ def test_threads_and_signals():
     assert diff(b, tree(task(threads=[th(100)]))) == ["pid 100 (w) [0]: threads 2 -> 1"]
 
 
+def test_a_thread_caught_starting_is_not_compared_by_mask():
+    """All blockable signals blocked: glibc's pthread_create window; its mask
+    after the restore says nothing. A leader's, or a partial mask, still counts."""
+    th = lambda tid, blk=0: ThreadSnap(tid, tid, "w", {"SigBlk": blk, "SigPnd": 0})
+    starting = 0xfffffffffffbbeff          # all but SIGKILL, SIGTERM, SIGSTOP
+    assert diff(tree(task(threads=[th(100), th(102, starting)])), tree(task(threads=[th(100), th(102)]))) == []
+    assert diff(tree(task(threads=[th(100, starting), th(102)])), tree(task(threads=[th(100), th(102)]))) == \
+        [f"pid 100 (w) [0]: main thread SigBlk {starting:#x} -> 0x0"]
+    partial = starting & ~(1 << 9)
+    assert diff(tree(task(threads=[th(100), th(102, partial)])), tree(task(threads=[th(100), th(102)]))) == \
+        [f"pid 100 (w) [0]: thread 1 (tid 102) SigBlk {partial:#x} -> 0x0"]
+
+
 def test_canonical_ids_keep_pairing():
     def t(pos, fds):
         return task(pos=pos, fds={n: Fd(x, 0, 0) for n, x in fds.items()})
