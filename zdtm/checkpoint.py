@@ -29,6 +29,21 @@ NSINIT_SOURCE = Path(__file__).resolve().parent / "flavors" / "nsinit.c"
 LIVE_VOLATILE = ("tree", "fd", "maps", "signals", "sched")
 
 
+def skip_if_machine_limit(run, criu: CriuRun) -> None:
+    """A dump refused for a reason `zdtm check` already names (no
+    CAP_SYS_RESOURCE: criu cannot read the rlimits of a task of another
+    uid, e.g. one a root workload made with setuid) is a skip, not a bug
+    (also a mode's own dump: --noauto-dedup's parent)."""
+    if "CAP_SYS_RESOURCE" not in run.engine.facts.caps_missing or criu.crashed:
+        return
+    m = re.search(r"Error \(criu/cr-dump\.c:\d+\): Can't get rlimit \d+: Operation not permitted",
+                  criu.log_text())
+    if m:
+        run.result.sections.append(("criu dump log (the refusal)", "\n".join(criu.error_lines())))
+        raise Skip("criu cannot dump a task of another uid without CAP_SYS_RESOURCE, which this machine "
+                   f"lacks (see zdtm check); criu said: {m.group(0)}")
+
+
 @dataclass
 class Step:
     """One iteration of the cycle, as the modes' hooks see it."""
@@ -155,17 +170,7 @@ class CheckpointRestore:
         return True
 
     def _skip_if_machine_limit(self, criu: CriuRun) -> None:
-        """A dump refused for a reason `zdtm check` already names (no
-        CAP_SYS_RESOURCE: criu cannot read the rlimits of a task of another
-        uid, e.g. one a root workload made with setuid) is a skip, not a bug."""
-        if "CAP_SYS_RESOURCE" not in self.run.engine.facts.caps_missing or criu.crashed:
-            return
-        m = re.search(r"Error \(criu/cr-dump\.c:\d+\): Can't get rlimit \d+: Operation not permitted",
-                      criu.log_text())
-        if m:
-            self.run.result.sections.append(("criu dump log (the refusal)", "\n".join(criu.error_lines())))
-            raise Skip("criu cannot dump a task of another uid without CAP_SYS_RESOURCE, which this machine "
-                       f"lacks (see zdtm check); criu said: {m.group(0)}")
+        skip_if_machine_limit(self.run, criu)
 
     def _judge_crfail(self, criu: CriuRun) -> None:
         if criu.ok:

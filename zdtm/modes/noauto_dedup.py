@@ -16,10 +16,24 @@ owner-written images)."""
 from __future__ import annotations
 
 import os
+import re
 
-from ..outcome import PhaseFailure
+from ..checkpoint import skip_if_machine_limit
+from ..outcome import PhaseFailure, Skip
 from .base import Mode, switch
 from .dedup import pages_usage
+
+
+def _skip_if_tree_changed(criu, parent, images) -> None:
+    """criu dedup walks the tasks of the two dumps and needs each one's
+    pagemap in both: a task the test forked or reaped between them (upstream
+    fork, fork2; our fork_loop) ends it ('No pagemap-PID.img image'). A criu
+    limit, said as a skip."""
+    m = re.search(r"No pagemap-(\d+)\.img image", criu.log_text())
+    name = m and f"pagemap-{m.group(1)}.img"
+    if m and (parent / name).exists() != (images / name).exists():
+        raise Skip(f"criu dedup needs every task in both the parent dump and the dump: task {m.group(1)} is in "
+                   f"only one of them (criu: \"{m.group(0)}\"), as in a tree that keeps forking")
 
 
 def parent_dir(step):
@@ -46,6 +60,7 @@ class NoAutoDedupMode(Mode):
         call = step.criu_call("dump", images=parent, tag="-parent", opts=opts, wrapped=True)
         criu = step.run_criu("dump", call, ["--tree", str(run.root_pid), "--leave-running"], like="dump")
         if not criu.ok:
+            skip_if_machine_limit(run, criu)
             raise PhaseFailure("dump", f"the parent dump for criu dedup (--leave-running): {criu.status()}",
                                criu=criu)
 
@@ -59,6 +74,7 @@ class NoAutoDedupMode(Mode):
         finally:
             os.unlink(link)
         if not criu.ok:
+            _skip_if_tree_changed(criu, parent, step.images)
             raise PhaseFailure("dedup", criu.status(), criu=criu)
         after = pages_usage(parent)
         line = (f"criu dedup of iteration {step.n}: the parent's pages images ({before[0]} bytes) had "
