@@ -89,9 +89,15 @@ def cmd_modes(args) -> int:
             continue
         mode = cls(Settings())
         reason = engine.mode_unavailable(mode) if criu else "no criu"
+        raised = ", ".join(f"{k.replace('/', '.')}={v}" for k, v in mode.host_sysctls.items())
+        if reason and raised and any(k.replace("/", ".") in reason for k in mode.host_sysctls):
+            reason = None       # what it lacks is a host setting the run raises for itself
         flags = " ".join(f for opt in cls.options for f in opt.cli[-1:])
         print(f"{flags:40} {cls.description}")
-        print(f"{'':40} {'unavailable here: ' + reason if reason else 'available here'}")
+        state = "unavailable here: " + reason if reason else "available here"
+        if not reason and raised:
+            state += f" (a run with it sets {raised}, and the last run gives the old values back)"
+        print(f"{'':40} {state}")
     return 0
 
 
