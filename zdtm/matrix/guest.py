@@ -146,12 +146,12 @@ class Guest:
         probe_initrd = probe.prepare()
         res = GuestResult(self.kernel.name)
         probe._boot(probe_initrd, "kvm", KVM_PROBE_TIMEOUT, KVM_PROBE_TIMEOUT, res)
-        if res.status == "ok":
-            shutil.rmtree(probe.results, ignore_errors=True)
-            return True, f"KVM boots {self.kernel.release} here (probed)"
         qemu_said = [ln for ln in _read(probe.results / "qemu.log").splitlines() if ln.strip()]
+        shutil.rmtree(probe.results, ignore_errors=True)        # the answer is kept, not the probe's run
+        if res.status == "ok":
+            return True, f"KVM boots {self.kernel.release} here (probed)"
         why = qemu_said[0] if qemu_said else f"{res.status}: {res.message}"
-        return False, f"KVM does not boot it here: {why[:160]} (probe in {probe.results})"
+        return False, f"KVM does not boot it here: {why[:160]}"
 
     def _boot(self, initrd: Path, accel: str, boot_timeout: float, run_timeout: float, res: GuestResult) -> None:
         console = self.results / "console.log"

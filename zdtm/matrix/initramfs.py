@@ -52,9 +52,10 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 $bb mkdir -p /dev/pts /dev/shm
 $bb mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts /dev/pts
 $bb mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-# what udev would make: /dev/rtc, and /dev/net/tun (its module loads on open)
+# what udev would make: /dev/rtc, and the static nodes of modules that load on open
 [ -e /dev/rtc0 ] && $bb ln -sf rtc0 /dev/rtc
 $bb mkdir -p /dev/net && [ -e /dev/net/tun ] || $bb mknod -m 666 /dev/net/tun c 10 200
+[ -e /dev/fuse ] || $bb mknod -m 666 /dev/fuse c 10 229
 $bb mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
 for c in $($bb awk '!/^#/ && $4 == 1 {print $1}' /proc/cgroups); do
     $bb mkdir -p /sys/fs/cgroup/$c && $bb mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c 2>/dev/null \
