@@ -3,9 +3,9 @@ and say what happened, always within bounds.
 
 Why a runner of our own rather than virtme-ng (the established one): under
 TCG here, a plain qemu `-kernel/-initrd` with a small busybox initramfs
-reaches the first guest command in 6-9 s against virtme-ng's 13-19 s (it
-boots through its own init and needs udev for its virtio-serial ports, one
-of which leaked into the guest command and made criu refuse to dump), and
+reaches the first guest command in 4-6 s (measured: 6.1, 6.12, 7.2) against
+virtme-ng's 13-19 s (it boots through its own init and needs udev for its
+virtio-serial ports, one of which leaked into the guest command and made criu refuse to dump), and
 this runner needs nothing but qemu, busybox-static and kmod. It shares the
 host's root read-only over 9p and the results dir read-write (zdtm.matrix.
 initramfs), so the guest runs this very checkout, its .venv and the
