@@ -120,7 +120,9 @@ class CheckpointRestore:
             self._call_hooks("before_dump", step)
             run.call_hook("pre-dump", images=step.images)
             step.criu = self._dump_once(step, crfail)
-            if not step.criu.ok and not crfail:
+            # a crfail dump is retried only when criu did not get to refuse
+            # (--fault 1 kills it while it infects: zdtm.py retries it too)
+            if not step.criu.ok and (not crfail or step.criu.crashed):
                 self._skip_if_machine_limit(step.criu)      # before a mode blames its helper
                 if self._retry(step, "dump"):
                     step.images.rename(step.images.with_name(step.images.name + ".failed"))
