@@ -10,6 +10,7 @@ its own state and reports through its exit status (A also folds in A1's);
 the test checks the statuses, the zombie's, and the tree seen in /proc.
 """
 import os
+import time
 
 import zdtmtst as t
 
@@ -98,14 +99,17 @@ for rd in (a_rd, b_rd):
     check(os.read(rd, 1) == b'', 'a child failed to get ready')
     os.close(rd)
     held.remove(rd)
-# Z must be a zombie before we declare readiness.
-for _ in range(1000):
+# Z must be a zombie before we declare readiness (by time, not by a count of
+# yields: on a loaded machine 1000 yields passed before the child ran).
+deadline = time.monotonic() + 10
+while True:
     with open('/proc/%d/stat' % z) as f:
         if f.read().rsplit(')', 1)[1].split()[0] == 'Z':
             break
-    os.sched_yield()
-else:
-    t.err('the zombie-to-be did not exit')
+    if time.monotonic() > deadline:
+        t.err('the zombie-to-be did not exit within 10 s')
+        break
+    time.sleep(0.001)
 
 
 def tree():
