@@ -19,7 +19,10 @@ STATIC = PROJECT / "tests" / "static"
 
 
 def _site() -> str:
-    return str(next(default_cache_dir().glob("pycriu-*/site")))
+    """pycriu of the provisioned criu's version, provisioned if this worker's
+    tests have not done it yet (a clean clone has none)."""
+    from zdtm.provision.pycriu import provision_pycriu
+    return str(provision_pycriu(default_cache_dir(), log=lambda *a: None).site)
 
 
 def _copy(suite, *names) -> None:
