@@ -19,6 +19,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..config import PROJECT_DIR, default_cache_dir
+
 BUSYBOX = "/bin/busybox"
 GUEST_DIR = "/run/zdtm-guest"     # busybox and stage 2 after switch_root (a tmpfs)
 BOOT_MARK = "zdtm-guest: command starts"
@@ -36,7 +38,13 @@ for m in @MODULES@; do $bb insmod /modules/$m || echo "zdtm-guest: insmod $m fai
 fail() { echo "zdtm-guest: $*"; $bb sleep 1; echo b > /proc/sysrq-trigger; }
 $bb mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /newroot \
     || fail "cannot mount the host's root over 9p"
+# host dirs under /tmp the guest runs from (a checkout cloned there): kept
+# through the tmpfs mounted on /tmp
+keep="@KEEP@"
+for p in $keep; do $bb mkdir -p /keep$p && $bb mount --bind /newroot$p /keep$p; done
 $bb mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+for p in $keep; do $bb mkdir -p /newroot$p && $bb mount --move /keep$p /newroot$p \
+    || fail "cannot keep $p through the guest's /tmp"; done
 $bb mount -t tmpfs -o mode=755 tmpfs /newroot/run
 $bb mkdir -p /newroot@RESULTS@ 2>/dev/null     # under a tmpfs just mounted (/tmp), or there already
 $bb mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /newroot@RESULTS@ \
@@ -108,8 +116,10 @@ def module_order(modules_dir: Path, wanted=EARLY_MODULES) -> list:
 def build(kernel, out: Path, results: Path, hostname: str, modprobe: str) -> Path:
     """Write the initramfs of this kernel and results dir to out."""
     busybox = shutil.which("busybox") or BUSYBOX
+    keep = sorted({str(d) for d in (PROJECT_DIR, default_cache_dir()) if Path("/tmp") in Path(d).resolve().parents})
     subst = {"@RESULTS@": str(results), "@GUEST_DIR@": GUEST_DIR, "@BOOT_MARK@": BOOT_MARK,
-             "@END_MARK@": END_MARK, "@HOSTNAME@": hostname, "@MODPROBE@": modprobe}
+             "@END_MARK@": END_MARK, "@HOSTNAME@": hostname, "@MODPROBE@": modprobe,
+             "@KEEP@": " ".join(keep)}
     order = module_order(kernel.modules) if kernel.modules else []
     files = [("modules/" + Path(p).name, (kernel.modules / p).read_bytes(), 0o100644) for p in order]
     subst["@MODULES@"] = " ".join(Path(p).name for p in order)
