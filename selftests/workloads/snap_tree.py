@@ -26,6 +26,10 @@ import sys
 import threading
 import time
 
+# The "ignore" action must change SIGHUP's disposition: don't inherit it
+# ignored (a harness started under nohup passes SIG_IGN down).
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
 d = sys.argv[1]
 os.chdir(d)
 os.umask(0o027)
