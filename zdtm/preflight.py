@@ -63,9 +63,10 @@ UNPRIVILEGED_LOSES = (
 )
 
 
-def _uses(run, name: str) -> bool:
+def source_mentions(workload, name: str) -> bool:
+    """Does the test's source file name this (a call, a constant)?"""
     try:
-        return name in run.workload.source.read_text(errors="replace")
+        return name in workload.source.read_text(errors="replace")
     except (OSError, AttributeError):
         return False
 
@@ -74,7 +75,7 @@ def unprivileged_loss(run) -> str:
     """What of this test's state a criu --unprivileged does not dump or
     restore (UNPRIVILEGED_LOSES), or ""."""
     for how, what, flavors, why in UNPRIVILEGED_LOSES:
-        if run.flavor_name in flavors and (what in run.desc.features if how == "feature" else _uses(run, what)):
+        if run.flavor_name in flavors and (what in run.desc.features if how == "feature" else source_mentions(run.workload, what)):
             return why
     return ""
 

@@ -55,6 +55,11 @@ def descendants(pid: int, include_self: bool = True) -> list:
     return order
 
 
+def stopped_tasks(root: int) -> list:
+    """The tasks under root in group stop (state T)."""
+    return [pid for pid in descendants(root) if proc_state(pid) == "T"]
+
+
 def ns_pid(host_pid: int) -> Optional[int]:
     """The pid of a task in its own (innermost) pid namespace."""
     try:

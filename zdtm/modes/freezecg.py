@@ -30,7 +30,7 @@ from ..config import WORKLOAD_GID, WORKLOAD_UID, Option
 from ..guards.cgroups import CgroupsGuard
 from ..guards.tasks import LEFTOVER_GRACE
 from ..outcome import PhaseFailure, Skip
-from ..procs import descendants, is_descendant, proc_state, wait_gone
+from ..procs import descendants, is_descendant, proc_state, stopped_tasks, wait_gone
 from .base import Mode
 
 FREEZER = Path("/sys/fs/cgroup/freezer")
@@ -167,7 +167,7 @@ class FreezeCgroupMode(Mode):
             step.run.result.sections.append(("--freezecg", "crfail test: dumped with the cgroup thawed (criu "
                                                            "refuses it; nothing could thaw it before its stop)"))
             return
-        stopped = [p for p in descendants(step.run.root_pid) if proc_state(p) == "T"]
+        stopped = stopped_tasks(step.run.root_pid)
         if stopped:
             version = step.run.engine.facts.criu_version or "?"
             raise Skip(f"--freezecg: tasks {stopped[:5]} of the tree are stopped (T); a dump of a stopped task in "

@@ -32,6 +32,7 @@ from typing import Optional
 from ..guards.mounts import mountpoints, unmount
 from ..kinds.base import NO_HOOKS
 from ..outcome import PhaseFailure
+from ..preflight import source_mentions
 from .base import Mode, switch
 
 NETNS_FILE = "join-ns.net"
@@ -96,13 +97,6 @@ def remove_netns(path: Path) -> list:
     return []
 
 
-def _calls(workload, name: str) -> bool:
-    try:
-        return name in workload.source.read_text(errors="replace")
-    except (OSError, AttributeError):
-        return False
-
-
 class JoinNsMode(Mode):
     name = "join-ns"
     order = 33
@@ -129,7 +123,7 @@ class JoinNsMode(Mode):
         if run.desc.criu_repairs_tcp and run.workload.kind.hooks(run.workload) is not NO_HOOKS:
             return ("its hook talks to it from the host's net namespace over a TCP connection criu repairs: "
                     "restored into another net namespace, the connection has no peer")
-        if _calls(run.workload, "SO_BINDTODEVICE"):
+        if source_mentions(run.workload, "SO_BINDTODEVICE"):
             return ("it binds a socket to a host network device (SO_BINDTODEVICE), which the prepared net "
                     "namespace does not have")
         iterations = max([m.iterations for m in run.modes if m.iterations] or [1])

@@ -15,7 +15,7 @@ import time
 from typing import Optional
 
 from ..outcome import PhaseFailure
-from ..procs import descendants, kill_trees, ns_pid, proc_state
+from ..procs import descendants, kill_trees, ns_pid, stopped_tasks
 from .base import Mode, switch
 
 #: criu detaches each task with a stop pending: it may take a moment to show
@@ -71,7 +71,7 @@ def signal_tree(root: int, sig: int, spare: frozenset = frozenset()) -> None:
 def stopped_by_test(root: int) -> frozenset:
     """The tasks the test itself keeps stopped (group stop, T), by their own
     pid: criu restores them stopped, and the harness must not continue them."""
-    found = {ns_pid(pid) for pid in descendants(root) if proc_state(pid) == "T"}
+    found = {ns_pid(pid) for pid in stopped_tasks(root)}
     return frozenset(found - {None})
 
 
