@@ -78,14 +78,15 @@ def netns_state(enter: list) -> dict:
 
 
 @lru_cache(maxsize=None)
-def _fresh_state() -> str:
-    """A new net namespace with lo up: what criu restores with --empty-ns."""
-    return json.dumps(netns_state(["unshare", "--net", "sh", "-c", 'ip link set up dev lo && exec "$@"', "sh"]))
+def _fresh_state() -> dict:
+    """A new net namespace with lo up: what criu restores with --empty-ns
+    (probed once per process; only read)."""
+    return netns_state(["unshare", "--net", "sh", "-c", 'ip link set up dev lo && exec "$@"', "sh"])
 
 
 def netns_losses(pid: int) -> list:
     """What the net namespace of pid holds that a fresh one (lo up) lacks."""
-    fresh, now = json.loads(_fresh_state()), netns_state(["nsenter", f"--net=/proc/{pid}/ns/net"])
+    fresh, now = _fresh_state(), netns_state(["nsenter", f"--net=/proc/{pid}/ns/net"])
     if not fresh or not now:
         return []
     lost = [f"link {x}" for x in now["links"] if x not in fresh["links"]]
