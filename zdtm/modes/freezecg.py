@@ -218,13 +218,14 @@ class FreezeCgroupMode(Mode):
         """Live tasks of ours still in the cgroup once the test ended, given
         the moment the tasks guard gives them (a live test's last children
         may be exiting: upstream fork2, pty02)."""
-        deadline = time.monotonic() + LEFTOVER_GRACE
-        while True:
-            run.engine.reaper.reap_adopted()
-            left = [p for p in members(self.cgroup) if is_descendant(p) and proc_state(p) not in (None, "Z", "X")]
-            if not left or time.monotonic() >= deadline:
-                return left
-            time.sleep(0.01)
+        def live():
+            return [p for p in members(self.cgroup) if is_descendant(p) and proc_state(p) not in (None, "Z", "X")]
+
+        left = live()
+        if left:
+            wait_gone(left, LEFTOVER_GRACE, run.engine.reaper)
+            left = live()
+        return left
 
     def stop(self, run) -> list:
         if self.cgroup is None:
