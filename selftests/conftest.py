@@ -36,6 +36,16 @@ def run_zdtm(*args, env=None, timeout=300, check=None) -> subprocess.CompletedPr
     return res
 
 
+def copy_upstream_tree(source: Path, top: Path) -> Path:
+    """A private copy of upstream's test tree laid out as in a checkout
+    (top/test/zdtm), without what a zdtm.py run left in the source's
+    (outputs, pidfiles, its tests' sockets and fifos: Makefile cleanout)."""
+    skip = shutil.ignore_patterns("*.pid", "*.out", "*.out.*", "*.outns", "*.test", "*.test.*", "*.state")
+    shutil.copytree(source / "test" / "zdtm", top / "test" / "zdtm", symlinks=True, ignore=skip)
+    shutil.copy(source / "test" / "zdtm.desc", top / "test" / "zdtm.desc")
+    return top
+
+
 def tasks_mentioning(path: Path) -> list:
     """Live tasks whose command line or cwd lies under path."""
     found = []

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from conftest import run_zdtm, tasks_mentioning
+from conftest import copy_upstream_tree, run_zdtm, tasks_mentioning
 
 # Upstream tests that pass here in every flavor, chosen to cover the ways
 # upstream's Makefile starts a test: no file, --filename, --dirname, custom
@@ -39,8 +38,7 @@ def upstream_source():
 def upstream(upstream_source, reachable_dir):
     """A private copy of upstream's test tree, laid out as in a checkout."""
     top = reachable_dir / "criu"
-    shutil.copytree(upstream_source / "test" / "zdtm", top / "test" / "zdtm", symlinks=True)
-    shutil.copy(upstream_source / "test" / "zdtm.desc", top / "test" / "zdtm.desc")
+    copy_upstream_tree(upstream_source, top)
     yield top
     assert not tasks_mentioning(reachable_dir)
 
@@ -234,6 +232,10 @@ def test_zdtm_root_and_the_host_stage(upstream, reachable_dir):
     them: a tmpfs there, bound into the root (mnt_ext_root) or into the cwd,
     /zdtm/static inside (mnt_ext_manual, whose .desc names that path)."""
     state = reachable_dir / "state"
+    left = Path("/tmp/zdtm_ext_auto.XXXXXX")   # mnt_ext_manual's mkdir, never removed by it
+    if left.is_dir() and not os.listdir(left):
+        left.rmdir()
+    assert not left.exists(), f"{left} is there before the test: a run that did not remove it?"
     # -T: mnt_ext_manual.c is a symlink to mnt_ext_auto.c, which -t does not follow
     res = _run(upstream, state, "-T", "^upstream/static/mnt_ext_(root|manual)$", "-f", "ns,uns", "-p", "2",
                timeout=600)
@@ -249,6 +251,10 @@ def test_zdtm_root_and_the_host_stage(upstream, reachable_dir):
         art = _art(state, "static/mnt_ext_manual", flavor)
         assert re.search(r"type tmpfs source zdtm_auto_ext_mnt .* @ \./zdtm/static/mnt_ext_manual\.test ",
                          (art / "dump-1.log").read_text())
+        assert "removed what the test left in the host's /tmp: /tmp/zdtm_ext_auto.XXXXXX" in \
+            (art / "cleanup.log").read_text()
+    # ... and what they made in the host's /tmp is gone (zdtm.guards.hostpaths).
+    assert not left.exists()
     # What the host stages mounted stayed in the tests' own mount namespaces.
     assert "zdtm_ext_root" not in _host_mounts() and "zdtm_auto_ext_mnt" not in _host_mounts()
 

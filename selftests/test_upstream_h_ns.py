@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_zdtm, tasks_mentioning
+from conftest import copy_upstream_tree, run_zdtm, tasks_mentioning
 from zdtm import check
 from zdtm.kinds import upstream as up
 from zdtm.snapshot import Fd, TaskSnap, TreeSnapshot, differences
@@ -45,8 +45,7 @@ def run():
     top = Path(tempfile.mkdtemp(prefix="zdtm-selftest-", dir="/var/tmp"))
     os.chmod(top, 0o755)
     tree = top / "criu"
-    shutil.copytree(src / "test" / "zdtm", tree / "test" / "zdtm", symlinks=True)
-    shutil.copy(src / "test" / "zdtm.desc", tree / "test" / "zdtm.desc")
+    copy_upstream_tree(src, tree)
     rules = _filter_rules()
     state = top / "state"
     got = {}

@@ -91,6 +91,11 @@ def _run_zdtm_py(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:
         return time.monotonic() - t, _zdtm_py_verdicts(report)
     finally:
         shutil.rmtree(report, ignore_errors=True)
+        # zdtm.py leaves each test's output, pidfile and files (sockets,
+        # fifos) in the tree: removed, as its Makefile's cleanout does, so
+        # that the tree is a source tree again (copies of it work).
+        subprocess.run(["make", "-s", "-C", str(tree / "test" / "zdtm"), "cleanout"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_ours(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:

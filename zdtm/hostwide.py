@@ -8,6 +8,7 @@ Locks (flock, released when the holder dies):
   test-NAME.lock   an h-flavor test, so that two runs never run the same
                    test in the host's namespaces at once (fixed names:
                    cgroups, ports, files)
+  tmp-NAME.lock    an upstream test naming /tmp/NAME (zdtm.guards.hostpaths)
 """
 from __future__ import annotations
 
