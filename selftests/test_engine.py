@@ -94,22 +94,27 @@ def test_pruning_spares_live_runs_and_recent_failures(tmp_path, monkeypatch):
 
 
 def test_schedule_is_longest_first_in_rounds_of_flavors():
-    """xdist hands tests out in this order: a test's flavors (which never run
-    together) a round apart, each round longest first, unknown as the median."""
+    """xdist hands tests out in this order: excl tests first (the host to
+    themselves, they wait for nothing long there), then a test's flavors
+    (which never run together) a round apart, each round longest first,
+    unknown as the median."""
     from types import SimpleNamespace
     from zdtm import plugin
 
     class Fake(plugin.ZdtmItem):
         nodeid = property(lambda self: self.fake_id)
 
-    def Item(name, flavor):
+        def get_closest_marker(self, name, default=None):
+            return name if name in self.fake_marks else default
+
+    def Item(name, flavor, marks=()):
         item = Fake.__new__(Fake)       # no session: only what schedule() reads
-        item.workload, item.fake_id = SimpleNamespace(name=name), f"{name}[{flavor}]"
+        item.workload, item.fake_id, item.fake_marks = SimpleNamespace(name=name), f"{name}[{flavor}]", marks
         return item
 
-    items = [Item(n, f) for n in ("a", "b", "c") for f in ("h", "ns")]
+    items = [Item(n, f) for n in ("a", "b", "c") for f in ("h", "ns")] + [Item("x", "h", ("excl",))]
     other = object()
-    durations = {"a[h]": 1.0, "a[ns]": 9.0, "b[h]": 5.0, "b[ns]": 2.0}    # c: the median (3.5)
+    durations = {"a[h]": 1.0, "a[ns]": 9.0, "b[h]": 5.0, "b[ns]": 2.0, "x[h]": 3.5}  # c: the median (3.5)
     order = plugin.schedule(items + [other], durations)
-    assert [i.nodeid for i in order[:-1]] == ["b[h]", "c[h]", "a[h]", "a[ns]", "c[ns]", "b[ns]"]
+    assert [i.nodeid for i in order[:-1]] == ["x[h]", "b[h]", "c[h]", "a[h]", "a[ns]", "c[ns]", "b[ns]"]
     assert order[-1] is other

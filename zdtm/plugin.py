@@ -224,7 +224,10 @@ def pytest_sessionfinish(session):
     if reporter is not None:
         engine.release_sysctls()
         reporter.finish()
-        measured = {t.id: t.duration for t in reporter.results.tests if t.outcome != "skipped"}
+        # what the test itself cost: its wait for host-wide locks (an excl
+        # test waits for the other workers' tests) depends on its neighbours
+        measured = {t.id: max(t.duration - t.timings.get("wait", 0.0), 0.0)
+                    for t in reporter.results.tests if t.outcome != "skipped"}
         if measured:
             store_durations(engine.settings.state_dir, measured)
 
@@ -465,7 +468,11 @@ def schedule(items: list, durations: dict) -> list:
     second...), so the flavors of one test, which never run at the same time
     (zdtm.hostwide test locks), are not next to each other for two workers
     to take together. Known durations come from earlier runs; others count
-    as the median."""
+    as the median.
+    Tests flagged excl come first, all of them: one runs with the host to
+    itself, so the other workers wait for it, and an excl test waits for
+    what they run. At the start they wait for each other's short excl
+    tests only; later an excl test would wait for a long test to end."""
     ours = [i for i in items if isinstance(i, ZdtmItem)]
     known = [durations[i.nodeid] for i in ours if i.nodeid in durations]
     guess = statistics.median(known) if known else 1.0
@@ -473,7 +480,8 @@ def schedule(items: list, durations: dict) -> list:
     key = {}
     for i in ours:
         n = rounds[i.workload.name] = rounds.get(i.workload.name, -1) + 1
-        key[i.nodeid] = (n, -durations.get(i.nodeid, guess), i.nodeid)
+        excl = i.get_closest_marker("excl") is not None
+        key[i.nodeid] = (not excl, n, -durations.get(i.nodeid, guess), i.nodeid)
     return sorted(ours, key=lambda i: key[i.nodeid]) + [i for i in items if not isinstance(i, ZdtmItem)]
 
 
