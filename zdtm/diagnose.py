@@ -9,7 +9,9 @@ that waits on a backed-off retransmit or window probe shows there).
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
 
 from .procs import descendants, proc_state
 
@@ -107,6 +109,26 @@ def tcp_sockets(pid: int) -> list:
     return out
 
 
+def tcp_details(pid: int) -> list:
+    """ss's view of the task's TCP sockets (memory, windows, out-of-order
+    segments, timers), from inside its netns: what /proc/net/tcp lacks to
+    tell a stalled connection's cause. [] without ss or nsenter."""
+    inodes = _socket_inodes(pid)
+    try:
+        res = subprocess.run(["nsenter", "-t", str(pid), "-n", "ss", "-tinmeoH"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    out, keep = [], False
+    for line in res.stdout.splitlines():
+        if not line[:1].isspace():
+            m = re.search(r"\bino:(\d+)", line)
+            keep = bool(m and m.group(1) in inodes)
+        if keep:
+            out.append("      " + " ".join(line.split()))
+    return out
+
+
 def tree_report(roots) -> str:
     """Each live task under roots: its command line, then each thread."""
     lines, seen = [], set()
@@ -130,4 +152,7 @@ def tree_report(roots) -> str:
             sockets = tcp_sockets(pid)
             if sockets:
                 lines += ["  TCP sockets:"] + sockets
+                details = tcp_details(pid)
+                if details:
+                    lines += ["    ss -tinmeo:"] + details
     return "\n".join(lines) if lines else "(no task of the tree is left)"

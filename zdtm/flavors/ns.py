@@ -233,7 +233,12 @@ class NamespaceFlavor(Flavor):
     def _hold(self) -> None:
         """The test's mount namespace (nsinit --hold), until teardown closes
         its stdin. Nothing is mounted under the root there: criu binds it."""
-        proc = subprocess.Popen([str(self._nsinit()), "--hold"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        cmd = [str(self._nsinit()), "--hold"]
+        if not self.engine.facts.kdat_cache:
+            # criu's kerndat cache on a tmpfs /run of this namespace, seeded
+            # with the run's (see nsinit --kdat-run and _keep_kdat)
+            cmd.append(f"--kdat-run={self._run_kdat()}")
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, close_fds=True)
         self.engine.reaper.owned.add(proc.pid)
         self.holder = proc
@@ -243,6 +248,27 @@ class NamespaceFlavor(Flavor):
             raise PhaseFailure("start", "cannot make the test's own mount namespace: "
                                         + (said + proc.stdout.read()).decode(errors="replace").strip())
         proc.stdout.close()
+
+    def _run_kdat(self) -> Path:
+        """This run's copy of criu's kerndat cache: made during this boot by
+        this run's criu (a reboot or another criu build start a new one;
+        criu itself refuses a cache of another build)."""
+        return self.engine.run_dir / "criu.kdat"
+
+    def _keep_kdat(self) -> None:
+        """The cache criu wrote in this test's /run, for the next tests."""
+        dest = self._run_kdat()
+        if dest.exists():
+            return
+        try:
+            data = Path(f"/proc/{self.holder.pid}/root/run/criu.kdat").read_bytes()
+        except OSError:
+            return
+        tmp = dest.with_name(f".criu.kdat-{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dest)
 
     def _mntns(self) -> str:
         return f"/proc/{self.holder.pid}/ns/mnt"
@@ -258,6 +284,8 @@ class NamespaceFlavor(Flavor):
 
     def teardown(self) -> None:
         if self.holder is not None:
+            if not self.engine.facts.kdat_cache:
+                self._keep_kdat()
             self.holder.stdin.close()
             self.holder.kill()
             self.holder.wait()

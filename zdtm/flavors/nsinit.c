@@ -6,7 +6,7 @@
  *          [--userns] [--uid-map=...] [--gid-map=...] [--bind=SRC:DST[:ro|:rec]]...
  *          [--hostname=NAME] [--drop-ids] [--enter=NSFILE] [--own-root]
  *          [--host-stage=NAME=VALUE] [--cwd=DIR] [--etc-links=DIR] [--timens] -- WORKLOAD ARGV...
- *   nsinit --hold                        (a test's own mount namespace)
+ *   nsinit --hold [--kdat-run[=FILE]]    (a test's own mount namespace)
  *   nsinit --enter=NSFILE -- CMD...      (run CMD in that namespace)
  *
  * The outer process clones the init into new pid, mount, net, ipc and uts
@@ -67,7 +67,8 @@ struct bind {
 
 static struct {
 	char *root, *init_pidfile, *test_pidfile, *hostname;
-	char *uid_map, *gid_map, *enter, *host_stage, *cwd, *etc_links;
+	char *uid_map, *gid_map, *enter, *host_stage, *cwd, *etc_links, *kdat;
+	int kdat_run;
 	int userns, drop_ids, stage2, sync_fd, hold, own_root, timens;
 	struct bind binds[MAX_BINDS];
 	int nr_binds;
@@ -133,6 +134,11 @@ static void parse(int argc, char **argv)
 		OPT("cwd", cfg.cwd);
 		OPT("etc-links", cfg.etc_links);
 #undef OPT
+		if (!strcmp(a, "--kdat-run") || !strncmp(a, "--kdat-run=", 11)) {
+			cfg.kdat_run = 1;
+			cfg.kdat = a[10] == '=' ? a + 11 : NULL;
+			continue;
+		}
 		if (!strcmp(a, "--userns")) {
 			cfg.userns = 1;
 			continue;
@@ -515,6 +521,75 @@ static void enter_mntns(const char *nsfile)
  * reaches the host, gone with this process. Says "ready" on stdout, then
  * lives until stdin (the harness's pipe) ends.
  */
+/*
+ * --kdat-run: criu keeps its kernel facts (/run/criu.kdat) only on a tmpfs
+ * /run, which a reboot empties; on a disk /run it probes them again on
+ * every call (~20-30 ms: it makes a veth, a tun, nftables tables...). This
+ * namespace's /run becomes a tmpfs holding each entry of the host's /run
+ * (bound, recursively: /run/netns and /run/xtables.lock stay the host's),
+ * with FILE (the run's cache, from an earlier test's namespace) as
+ * criu.kdat if given: criu then loads it, or writes its own there.
+ */
+static void private_run(const char *kdat)
+{
+	char src[PATH_MAX], dst[PATH_MAX], link[PATH_MAX];
+	struct dirent *de;
+	int host, fd = -1;
+	DIR *d;
+
+	host = open("/run", O_RDONLY | O_DIRECTORY);
+	if (host < 0)
+		die("opening /run");
+	if (mount("zdtm-run", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755"))
+		die("mounting a tmpfs on /run");
+	d = fdopendir(dup(host));
+	if (!d)
+		die("reading the host's /run");
+	while ((de = readdir(d))) {
+		struct stat st;
+		ssize_t n;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strcmp(de->d_name, "criu.kdat") || !strcmp(de->d_name, "criu.kdat.tmp"))
+			continue;
+		if (fstatat(host, de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;		/* gone meanwhile */
+		snprintf(src, sizeof(src), "/proc/self/fd/%d/%s", host, de->d_name);
+		snprintf(dst, sizeof(dst), "/run/%s", de->d_name);
+		if (S_ISLNK(st.st_mode)) {
+			n = readlinkat(host, de->d_name, link, sizeof(link) - 1);
+			if (n < 0)
+				continue;
+			link[n] = 0;
+			if (symlink(link, dst))
+				die("symlink %s", dst);
+			continue;
+		}
+		if (S_ISDIR(st.st_mode) ? mkdir(dst, 0755) : (fd = open(dst, O_CREAT | O_WRONLY, 0600)) < 0)
+			die("making %s", dst);
+		if (!S_ISDIR(st.st_mode))
+			close(fd);
+		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL))
+			die("binding the host's %s", dst);
+	}
+	closedir(d);
+	close(host);
+	if (kdat) {
+		char buf[65536];
+		ssize_t n;
+		int in = open(kdat, O_RDONLY);
+
+		if (in < 0)
+			return;			/* no test has left one yet */
+		n = read(in, buf, sizeof(buf));
+		close(in);
+		fd = open("/run/criu.kdat", O_CREAT | O_WRONLY | O_TRUNC, 0600);
+		if (fd < 0 || n <= 0 || write(fd, buf, n) != n)
+			die("copying %s to /run/criu.kdat", kdat);
+		close(fd);
+	}
+}
+
 static int hold(void)
 {
 	char c;
@@ -523,6 +598,8 @@ static int hold(void)
 		die("unshare(CLONE_NEWNS)");
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL))
 		die("making / a slave");
+	if (cfg.kdat_run)
+		private_run(cfg.kdat);
 	if (write(1, "ready\n", 6) != 6)
 		die("reporting ready");
 	close(1);
