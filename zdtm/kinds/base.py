@@ -78,6 +78,12 @@ class WorkloadKind(ABC):
     def hooks(self, workload: Workload) -> Hooks:
         return NO_HOOKS
 
+    def settle(self, workload: Workload) -> float:
+        """Seconds the test runs between ready and its first dump (0: at
+        once). Only for a test whose pass needs the state its own harness
+        reaches by then, with the reason beside it."""
+        return 0.0
+
     def criu_opts(self, builder: Builder, workload: Workload, desc: Desc, criu_bin: Optional[str]) -> list:
         """Extra criu options for dump and restore (a `crlib` test's --libdir)."""
         return []

@@ -218,6 +218,18 @@ VOLATILE["fd_from_pidfd"] = (("fd.5", "its child closes the pipe's write end (fd
                                       "parent waiting for it: under load that happens after the snapshot, "
                                       "before or after the dump (seen once in 1153 tests with --sibling)"),)
 
+# Upstream tests dumped only once they have run this long (seconds), as
+# zdtm.py's do: it reads the tree's state in Python (get_visible_state)
+# between the test's start and the dump.
+_TCPBUF_SETTLE = (0.3, "criu restores an established TCP socket with an MSS of 524 (mss_clamp is set "
+                       "through TCP_REPAIR_OPTIONS after the repair connect() sized the MSS, soccr.c), so "
+                       "when the client's receive buffer is still its initial 128 KB (a dump in the test's "
+                       "first milliseconds) the small segments' overhead closes its window and the "
+                       "connection stalls in zero-window probes past the stop timeout; by 0.3 s the "
+                       "buffer has grown, as in every zdtm.py run")
+SETTLE = {name: _TCPBUF_SETTLE for name in ("socket-tcpbuf-local", "socket-tcpbuf6-local")}
+
+
 def _binfmt_misc_dies() -> Optional[str]:
     reason = check.binfmt_misc_unmounted()
     return reason and (f"{reason}: binfmt_misc (flavor ns: no user namespace, so the host's instance, "
@@ -696,6 +708,9 @@ class UpstreamKind(WorkloadKind):
         if not os.access(hook, os.X_OK):
             return super().hooks(workload)
         return UpstreamHook(hook, test_dir(workload), workload.root.path.name)
+
+    def settle(self, workload: Workload) -> float:
+        return SETTLE.get(workload.source.stem, (0.0, ""))[0]
 
     def outside_ignore(self, workload: Workload) -> tuple:
         """What the outside check must not compare for this test (it changes
