@@ -79,6 +79,34 @@ def test_upstream_tests_pass_in_every_flavor(upstream, reachable_dir):
     assert not list(static.glob("*.out")) and not list(static.glob("*.pid")), "test files in the source tree"
 
 
+def test_kerndat_cache_in_the_tests_own_mount_namespace(upstream, reachable_dir):
+    """On a host whose /run is no tmpfs criu keeps no kerndat cache and
+    probes the kernel on every call; an upstream test's own mount namespace
+    gets a tmpfs /run with the host's entries bound in, seeded with the
+    run's cache, which a later test's criu loads. The host's /run is left
+    as it was."""
+    from zdtm import check
+    if check._is_tmpfs("/run"):
+        pytest.skip("/run is a tmpfs here: criu caches its kerndat by itself")
+    host_run = sorted(os.listdir("/run"))
+    state = reachable_dir / "state"
+    # uns: criu runs as root there, dumps too (in ns the owner's criu dumps
+    # with --unprivileged, whose cache would be in $XDG_RUNTIME_DIR)
+    res = _run(upstream, state, "-t", "upstream/static/pipe00", "-t", "upstream/static/env00", "-f", "uns",
+               "-p", "1", timeout=600)
+    assert res.returncode == 0, res.stdout[-4000:]
+    run_dir = (state / "runs" / "latest").resolve()
+    assert (run_dir / "criu.kdat").stat().st_mode & 0o777 == 0o600
+    logs = [(run_dir / "upstream/static" / t / "uns" / f"{a}-1.log").read_text()
+            for t in ("pipe00", "env00") for a in ("dump", "restore")]
+    loaded = ["Loaded kdat cache from /run/criu.kdat" in log for log in logs]
+    # each restore loads what its dump left; the second test's dump, the run's copy
+    assert loaded[1] and loaded[3] and sum(loaded) == 3, [log[:600] for log in logs]
+    # the host's /run entries stay reachable through the binds (criu's iptables lock)
+    assert "/run/xtables.lock" not in res.stdout
+    assert sorted(os.listdir("/run")) == host_run
+
+
 def test_checkskip_hooks_and_exclusions(upstream, reachable_dir):
     static = upstream / "test" / "zdtm" / "static"
     (static / "umask00.checkskip").write_text("#!/bin/sh\necho 'no such thing here'\nexit 1\n")
