@@ -218,6 +218,16 @@ def binfmt_misc_unmounted() -> Optional[str]:
             "so its entries die with the last mount of it")
 
 
+def _tun_mode_row() -> str:
+    try:
+        mode = os.stat("/dev/net/tun").st_mode & 0o777
+    except OSError:
+        return "no /dev/net/tun"
+    if mode & 0o006 == 0o006:
+        return f"yes (mode {mode:04o})"
+    return f"no: mode {mode:04o}, a user namespace's root cannot open it (upstream tun_ns in uns is skipped)"
+
+
 def _is_tmpfs(path: str) -> bool:
     """criu keeps /run/criu.kdat only on a tmpfs (so a reboot invalidates it)."""
     best, fstype = "", ""
@@ -359,8 +369,10 @@ def render(facts: MachineFacts) -> str:
     rows.append(("pid 1's namespaces", pid1_ns_denied() or "open to root"))
     rows.append(("binfmt_misc", binfmt_misc_unmounted() or "mounted"))
     rows.append(("sit links", link_type_missing("sit") or "yes"))
+    rows.append(("/dev/net/tun for user namespaces", _tun_mode_row()))
     rows.append(("criu kerndat cache", "yes (/run is tmpfs)" if facts.kdat_cache else
-                 "no: /run is not a tmpfs, so every criu call probes the kernel again (tens of ms)"))
+                 "no: /run is not a tmpfs, so every criu call probes the kernel again (20-30 ms); "
+                 "upstream tests in ns and uns get the run's cache in a tmpfs /run of their own mount namespace"))
     rows.append(("pycriu (upstream hooks)", facts.pycriu or "unknown"))
     rows.append(("crit", facts.crit or "not available"))
     rows.append(("identity strategy", f"{facts.strategy}: {facts.strategy_text()}"))

@@ -45,6 +45,9 @@ def _flavor_and_modes(run) -> None:
     reason = run.flavor.unavailable(run.engine.facts)
     if reason:
         raise Skip(f"flavor {run.flavor_name}: {reason}")
+    reason = run.workload.kind.flavor_skip_reason(run.workload, run.flavor_name)
+    if reason:
+        raise Skip(f"flavor {run.flavor_name}: {reason}")
     for mode in run.modes:
         reason = run.engine.mode_unavailable(mode) or mode.skip_reason(run.desc, run.flavor_name)
         if reason:

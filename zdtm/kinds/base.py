@@ -78,6 +78,10 @@ class WorkloadKind(ABC):
     def hooks(self, workload: Workload) -> Hooks:
         return NO_HOOKS
 
+    def flavor_skip_reason(self, workload: Workload, flavor: str) -> Optional[str]:
+        """Why this test cannot run in this flavor on this machine, or None."""
+        return None
+
     def settle(self, workload: Workload) -> float:
         """Seconds the test runs between ready and its first dump (0: at
         once). Only for a test whose pass needs the state its own harness

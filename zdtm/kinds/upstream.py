@@ -237,6 +237,21 @@ def _binfmt_misc_dies() -> Optional[str]:
                        f"registered when the dump ends its mount namespace; it passes with a host mount")
 
 
+def _tun_closed_to_userns() -> Optional[str]:
+    try:
+        mode = os.stat("/dev/net/tun").st_mode
+    except OSError:
+        return None
+    if mode & 0o006 == 0o006:
+        return None
+    return (f"/dev/net/tun is mode {mode & 0o777:04o} here: criu restores the test's tun devices from "
+            f"inside its user namespace, whose root (not the host's) cannot open it ('tun: Can't open "
+            f"tun device: Permission denied'); upstream's zdtm.py fails it the same way")
+
+
+# Preconditions of single upstream tests in one flavor on the machine.
+FLAVOR_MACHINE_NEEDS = {("tun_ns", "uns"): _tun_closed_to_userns}
+
 # Preconditions of single upstream tests on the machine (zdtm check shows them).
 MACHINE_NEEDS = {"cgroup_ifpriomap": _net_prio_unmounted, "cgroupns": _pid1_ns_closed,
                  "binfmt_misc": _binfmt_misc_dies}
@@ -708,6 +723,10 @@ class UpstreamKind(WorkloadKind):
         if not os.access(hook, os.X_OK):
             return super().hooks(workload)
         return UpstreamHook(hook, test_dir(workload), workload.root.path.name)
+
+    def flavor_skip_reason(self, workload: Workload, flavor: str) -> Optional[str]:
+        need = FLAVOR_MACHINE_NEEDS.get((workload.source.stem, flavor))
+        return need() if need else None
 
     def settle(self, workload: Workload) -> float:
         return SETTLE.get(workload.source.stem, (0.0, ""))[0]
