@@ -9,6 +9,7 @@ counts, each test whose verdicts differ, and the wall-time ratio.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -73,12 +74,18 @@ NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
 
 
 def run_zdtm_py(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:
-    """zdtm.py raises vm.nr_hugepages for its run and leaves it so: given back after."""
+    """zdtm.py raises vm.nr_hugepages for its run and leaves it so: given back
+    after, and what it leaves in /tmp removed."""
     before = NR_HUGEPAGES.read_text()
+    tmp_before = set(Path("/tmp").glob("zdtm_*"))
     try:
         return _run_zdtm_py(tree, criu, flavor, jobs)
     finally:
         NR_HUGEPAGES.write_text(before)
+        # what its mnt_ext_* tests leave under fixed names in /tmp
+        for path in set(Path("/tmp").glob("zdtm_*")) - tmp_before:
+            if not os.path.ismount(path):
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def _run_zdtm_py(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:
