@@ -66,3 +66,26 @@ def test_wait_child_waits_without_polling_and_times_out_cleanly(monkeypatch):
         slow.kill()
         assert wait_child(slow, 5) == -9
     assert wait_child(slow, 5) == -9          # reaped already: its status again
+
+
+def test_tree_report_names_the_fd_a_task_waits_on():
+    """A stuck task's report says which syscall it sleeps in and what the
+    fd it names is (which socket or pipe of the test waits)."""
+    import re
+    import subprocess
+    from zdtm.diagnose import tree_report
+    r, w = os.pipe()
+    proc = subprocess.Popen(["cat"], stdin=r, stdout=subprocess.DEVNULL)
+    os.close(r)
+    try:
+        for _ in range(100):        # until cat sleeps in its read
+            if os.path.exists(f"/proc/{proc.pid}/syscall") and \
+                    open(f"/proc/{proc.pid}/syscall").read().startswith("0 "):
+                break
+            time.sleep(0.01)
+        report = tree_report([proc.pid])
+        assert re.search(r"in read\(fd 0: pipe:\[\d+\]\)", report), report
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(w)

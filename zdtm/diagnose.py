@@ -59,8 +59,33 @@ def _thread(pid: int, tid: int) -> list:
     status = _status(f"{base}/status")
     head = (f"  tid {tid} ({status.get('Name', '?')}): state {status.get('State', '?')}, "
             f"wchan {_read(f'{base}/wchan').strip() or '-'}; signals: {_signals(status)}")
+    call = _syscall(pid, base)
     stack = [f"      {line}" for line in _read(f"{base}/stack").strip().splitlines()[:STACK_LINES]]
-    return [head] + stack
+    return [head] + ([f"    in {call}"] if call else []) + stack
+
+
+# syscalls a stuck task is most often in, by x86_64 number, with the
+# argument that names an fd (so a report says which socket or pipe it waits on)
+FD_CALLS = {0: "read", 1: "write", 7: "poll", 23: "select", 44: "sendto", 45: "recvfrom", 46: "sendmsg",
+            47: "recvmsg", 232: "epoll_wait", 43: "accept", 288: "accept4"}
+
+
+def _syscall(pid: int, base: str) -> str:
+    """The syscall the thread sleeps in, with the file its fd argument
+    names (/proc/PID/task/TID/syscall), or ""."""
+    fields = _read(f"{base}/syscall").split()
+    if len(fields) < 2 or not fields[0].isdigit():
+        return ""
+    nr = int(fields[0])
+    name = FD_CALLS.get(nr) if os.uname().machine == "x86_64" else None
+    if name is None or name in ("poll", "select", "epoll_wait"):
+        return f"{name or 'syscall ' + str(nr)}()"
+    fd = int(fields[1], 16)
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        target = "?"
+    return f"{name}(fd {fd}: {target})"
 
 
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
