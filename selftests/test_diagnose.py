@@ -89,3 +89,24 @@ def test_tree_report_names_the_fd_a_task_waits_on():
         proc.kill()
         proc.wait()
         os.close(w)
+
+
+def test_tcp_counters_of_the_tasks_netns():
+    """The hang report's netns TCP counters: non-zero ones only, as nstat
+    names them (a connection made here counts in TcpActiveOpens)."""
+    import shutil
+    import pytest
+    from zdtm.diagnose import tcp_counters
+    if not shutil.which("nstat"):
+        pytest.skip("no nstat (iproute2) here")
+    lsk = socket.socket()
+    lsk.bind(("127.0.0.1", 0))
+    lsk.listen()
+    c = socket.create_connection(lsk.getsockname())
+    try:
+        counters = dict(line.split() for line in tcp_counters(os.getpid()))
+        assert int(counters.get("TcpActiveOpens", 0)) >= 1, counters
+        assert all(v != "0" for v in counters.values()), counters
+    finally:
+        c.close()
+        lsk.close()

@@ -154,6 +154,27 @@ def tcp_details(pid: int) -> list:
     return out
 
 
+# at most this many TCP counters in a report (a host netns has hundreds)
+TCP_COUNTERS_MAX = 60
+
+
+def tcp_counters(pid: int) -> list:
+    """The task's netns TCP counters (nstat, absolute, the non-zero ones:
+    drops for a full or zero window, out-of-window segments, prunes...),
+    [] without nstat. A test's own netns counts from its restore on."""
+    try:
+        res = subprocess.run(["nsenter", "-t", str(pid), "-n", "nstat", "-as"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    out = []
+    for line in res.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[0].startswith(("TcpExt", "Tcp")) and f[1] != "0":
+            out.append(f"{f[0]} {f[1]}")
+    return out[:TCP_COUNTERS_MAX]
+
+
 def tree_report(roots) -> str:
     """Each live task under roots: its command line, then each thread."""
     lines, seen = [], set()
@@ -180,4 +201,7 @@ def tree_report(roots) -> str:
                 details = tcp_details(pid)
                 if details:
                     lines += ["    ss -tinmeo:"] + details
+                counters = tcp_counters(pid)
+                if counters:
+                    lines.append("    netns TCP counters: " + ", ".join(counters))
     return "\n".join(lines) if lines else "(no task of the tree is left)"
