@@ -228,7 +228,10 @@ _TCPBUF_SETTLE = (1.0, "criu restores an established TCP socket with an MSS of 5
                        "milliseconds it stalls in zero-window probes with exponential backoff past the stop "
                        "timeout (1 run in 3 under load); dumped after a second of running, as zdtm.py's "
                        "state reading delays its dump, it stalls far less often (0 in 56 runs beside a CPU "
-                       "hog) but not never: the cause is not fully known yet")
+                       "hog) but not never. Likely cause: the kernel's retracted zero window (a full "
+                       "receive buffer of small segments) then rejects the peer's segments and ACKs as "
+                       "beyond the window (TcpExtBeyondWindow in the hang report), netdev 'tcp: implement "
+                       "RFC 7323 window retraction receiver requirements', 2026")
 SETTLE = {name: _TCPBUF_SETTLE for name in ("socket-tcpbuf-local", "socket-tcpbuf6-local")}
 
 
