@@ -9,7 +9,6 @@ counts, each test whose verdicts differ, and the wall-time ratio.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .guards.hostpaths import remove_left
 
 ZDTM_PY_PACKAGES = ("protobuf-compiler", "libprotobuf-dev", "protobuf-c-compiler", "libprotobuf-c-dev", "libaio-dev", "libcap-dev",
                     "pkg-config", "libnl-3-dev", "libnl-route-3-dev", "libnet1-dev", "libbsd-dev", "libdrm-dev",
@@ -83,9 +84,10 @@ def run_zdtm_py(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:
     finally:
         NR_HUGEPAGES.write_text(before)
         # what its mnt_ext_* tests leave under fixed names in /tmp
-        for path in set(Path("/tmp").glob("zdtm_*")) - tmp_before:
-            if not os.path.ismount(path):
-                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        for path in sorted(set(Path("/tmp").glob("zdtm_*")) - tmp_before):
+            why = remove_left(path)
+            if why:
+                print(f"zdtm bench: zdtm.py left {path}: {why}", flush=True)
 
 
 def _run_zdtm_py(tree: Path, criu: str, flavor: str, jobs: str) -> tuple:

@@ -218,14 +218,16 @@ def binfmt_misc_unmounted() -> Optional[str]:
             "so its entries die with the last mount of it")
 
 
-def _tun_mode_row() -> str:
+def tun_closed_to_others() -> Optional[str]:
+    """Why a user namespace's root cannot open /dev/net/tun here (a mode
+    closed to others), or None (open to all, or no such device)."""
     try:
         mode = os.stat("/dev/net/tun").st_mode & 0o777
     except OSError:
-        return "no /dev/net/tun"
+        return None
     if mode & 0o006 == 0o006:
-        return f"yes (mode {mode:04o})"
-    return f"no: mode {mode:04o}, a user namespace's root cannot open it (upstream tun_ns in uns is skipped)"
+        return None
+    return f"/dev/net/tun is mode {mode:04o} here"
 
 
 def _is_tmpfs(path: str) -> bool:
@@ -369,7 +371,10 @@ def render(facts: MachineFacts) -> str:
     rows.append(("pid 1's namespaces", pid1_ns_denied() or "open to root"))
     rows.append(("binfmt_misc", binfmt_misc_unmounted() or "mounted"))
     rows.append(("sit links", link_type_missing("sit") or "yes"))
-    rows.append(("/dev/net/tun for user namespaces", _tun_mode_row()))
+    tun = tun_closed_to_others()
+    rows.append(("/dev/net/tun for user namespaces",
+                 f"no: {tun}, a user namespace's root cannot open it (upstream tun_ns in uns is skipped)"
+                 if tun else "yes" if os.path.exists("/dev/net/tun") else "no /dev/net/tun"))
     rows.append(("criu kerndat cache", "yes (/run is tmpfs)" if facts.kdat_cache else
                  "no: /run is not a tmpfs, so every criu call probes the kernel again (20-30 ms); "
                  "upstream tests in ns and uns get the run's cache in a tmpfs /run of their own mount namespace"))

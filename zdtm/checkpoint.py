@@ -126,13 +126,13 @@ class CheckpointRestore:
             # a crfail dump is retried only when criu did not get to refuse
             # (--fault 1 kills it while it infects: zdtm.py retries it too)
             if not step.criu.ok and (not crfail or step.criu.crashed):
-                self._skip_if_machine_limit(step.criu)      # before a mode blames its helper
+                skip_if_machine_limit(self.run, step.criu)      # before a mode blames its helper
                 if self._retry(step, "dump"):
                     step.images.rename(step.images.with_name(step.images.name + ".failed"))
                     run.driver.prepare_dir(step.images)
                     step.criu = self._dump_once(step, crfail)
                     if not step.criu.ok:
-                        self._skip_if_machine_limit(step.criu)
+                        skip_if_machine_limit(self.run, step.criu)
             if crfail:
                 self._judge_crfail(step.criu)
                 return False
@@ -173,9 +173,6 @@ class CheckpointRestore:
         self.run.result.sections.append((f"criu {action} failed, retried as a mode asked",
                                          step.criu.status() + "\n" + "\n".join(step.criu.error_lines())))
         return True
-
-    def _skip_if_machine_limit(self, criu: CriuRun) -> None:
-        skip_if_machine_limit(self.run, criu)
 
     def _judge_crfail(self, criu: CriuRun) -> None:
         if criu.ok:

@@ -134,18 +134,22 @@ def tcp_sockets(pid: int) -> list:
     return out
 
 
+def _in_netns(pid: int, argv: list) -> str:
+    """What argv prints run in pid's net namespace ("" if it cannot run)."""
+    try:
+        return subprocess.run(["nsenter", "-t", str(pid), "-n", *argv], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
 def tcp_details(pid: int) -> list:
     """ss's view of the task's TCP sockets (memory, windows, out-of-order
     segments, timers), from inside its netns: what /proc/net/tcp lacks to
     tell a stalled connection's cause. [] without ss or nsenter."""
     inodes = _socket_inodes(pid)
-    try:
-        res = subprocess.run(["nsenter", "-t", str(pid), "-n", "ss", "-tinmeoH"], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
     out, keep = [], False
-    for line in res.stdout.splitlines():
+    for line in _in_netns(pid, ["ss", "-tinmeoH"]).splitlines():
         if not line[:1].isspace():
             m = re.search(r"\bino:(\d+)", line)
             keep = bool(m and m.group(1) in inodes)
@@ -162,13 +166,8 @@ def tcp_counters(pid: int) -> list:
     """The task's netns TCP counters (nstat, absolute, the non-zero ones:
     drops for a full or zero window, out-of-window segments, prunes...),
     [] without nstat. A test's own netns counts from its restore on."""
-    try:
-        res = subprocess.run(["nsenter", "-t", str(pid), "-n", "nstat", "-as"], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
     out = []
-    for line in res.stdout.splitlines():
+    for line in _in_netns(pid, ["nstat", "-as"]).splitlines():
         f = line.split()
         if len(f) >= 2 and f[0].startswith(("TcpExt", "Tcp")) and f[1] != "0":
             out.append(f"{f[0]} {f[1]}")

@@ -42,10 +42,8 @@ def _flavor_and_modes(run) -> None:
         run.flavor = get_flavor(run.flavor_name, run.engine)
     except FlavorUnavailable as e:
         raise Skip(str(e)) from None
-    reason = run.flavor.unavailable(run.engine.facts)
-    if reason:
-        raise Skip(f"flavor {run.flavor_name}: {reason}")
-    reason = run.workload.kind.flavor_skip_reason(run.workload, run.flavor_name)
+    reason = (run.flavor.unavailable(run.engine.facts)
+              or run.workload.kind.flavor_skip_reason(run.workload, run.flavor_name))
     if reason:
         raise Skip(f"flavor {run.flavor_name}: {reason}")
     for mode in run.modes:

@@ -110,16 +110,6 @@ static int getlink(int sk, uint32_t portid, uint32_t seq, const char *what)
 	return 0;
 }
 
-static int getint(int sk, int opt)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(sk, SOL_SOCKET, opt, &v, &len))
-		return -1;
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	struct sockaddr_nl na, nb, got;
@@ -137,7 +127,7 @@ int main(int argc, char **argv)
 		pr_perror("SO_RCVBUF");
 		return 1;
 	}
-	rcvbuf_eff = getint(a, SO_RCVBUF);
+	rcvbuf_eff = sock_getint(a, SOL_SOCKET, SO_RCVBUF);
 
 	memset(&na, 0, sizeof(na));
 	na.nl_family = AF_NETLINK;
@@ -170,8 +160,8 @@ int main(int argc, char **argv)
 		fail("B: port id %u groups %#x, expected %u 0", got.nl_pid, got.nl_groups, nb.nl_pid);
 		ret = 1;
 	}
-	if (getint(a, SO_RCVBUF) != rcvbuf_eff) {
-		fail("A: SO_RCVBUF %d, expected %d", getint(a, SO_RCVBUF), rcvbuf_eff);
+	if (sock_getint(a, SOL_SOCKET, SO_RCVBUF) != rcvbuf_eff) {
+		fail("A: SO_RCVBUF %d, expected %d", sock_getint(a, SOL_SOCKET, SO_RCVBUF), rcvbuf_eff);
 		ret = 1;
 	}
 	ret |= getlink(a, na.nl_pid, 2, "A after restore");

@@ -35,16 +35,6 @@
 #define RESERVE 64
 static const unsigned char mc_addr[ETH_ALEN] = { 0x01, 0x00, 0x5e, 0x7a, 0x64, 0x42 };
 
-static int getint(int sk, int level, int opt)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(sk, level, opt, &v, &len))
-		return -1;
-	return v;
-}
-
 static int setint(int sk, int opt, int v)
 {
 	return setsockopt(sk, SOL_PACKET, opt, &v, sizeof(v));
@@ -217,15 +207,15 @@ int main(int argc, char **argv)
 
 	ret |= check_bound(r, lo, ETH_P_IP, "raw socket");
 	ret |= check_bound(m, lo, ETH_P_ALL, "dgram socket");
-	if (getint(r, SOL_SOCKET, SO_TYPE) != SOCK_RAW || getint(m, SOL_SOCKET, SO_TYPE) != SOCK_DGRAM) {
+	if (sock_getint(r, SOL_SOCKET, SO_TYPE) != SOCK_RAW || sock_getint(m, SOL_SOCKET, SO_TYPE) != SOCK_DGRAM) {
 		fail("socket types changed");
 		ret = 1;
 	}
-	if (getint(r, SOL_PACKET, PACKET_VERSION) != TPACKET_V2 || getint(r, SOL_PACKET, PACKET_AUXDATA) != 1 ||
-	    getint(r, SOL_PACKET, PACKET_ORIGDEV) != 1 || getint(r, SOL_PACKET, PACKET_RESERVE) != RESERVE) {
-		fail("raw socket options: version %d auxdata %d origdev %d reserve %d", getint(r, SOL_PACKET, PACKET_VERSION),
-		     getint(r, SOL_PACKET, PACKET_AUXDATA), getint(r, SOL_PACKET, PACKET_ORIGDEV),
-		     getint(r, SOL_PACKET, PACKET_RESERVE));
+	if (sock_getint(r, SOL_PACKET, PACKET_VERSION) != TPACKET_V2 || sock_getint(r, SOL_PACKET, PACKET_AUXDATA) != 1 ||
+	    sock_getint(r, SOL_PACKET, PACKET_ORIGDEV) != 1 || sock_getint(r, SOL_PACKET, PACKET_RESERVE) != RESERVE) {
+		fail("raw socket options: version %d auxdata %d origdev %d reserve %d", sock_getint(r, SOL_PACKET, PACKET_VERSION),
+		     sock_getint(r, SOL_PACKET, PACKET_AUXDATA), sock_getint(r, SOL_PACKET, PACKET_ORIGDEV),
+		     sock_getint(r, SOL_PACKET, PACKET_RESERVE));
 		ret = 1;
 	}
 	len = ARRAY_SIZE(got_code);

@@ -121,16 +121,6 @@ static int check_names(int sk, const struct sockaddr_in *self, const struct sock
 	return 0;
 }
 
-static int getint(int sk, int level, int opt)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(sk, level, opt, &v, &len))
-		return -1;
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	struct sockaddr_in addr, caddr, saddr;
@@ -147,12 +137,7 @@ int main(int argc, char **argv)
 		pr_perror("socket");
 		return 1;
 	}
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	len = sizeof(addr);
-	if (bind(lsk, (struct sockaddr *)&addr, sizeof(addr)) || listen(lsk, 1) ||
-	    getsockname(lsk, (struct sockaddr *)&addr, &len)) {
+	if (tcp_listen_loopback(lsk, 1, &addr)) {
 		pr_perror("bind/listen");
 		return 1;
 	}
@@ -189,7 +174,7 @@ int main(int argc, char **argv)
 
 	ret |= check_names(c, &caddr, &saddr, "client");
 	ret |= check_names(s, &saddr, &caddr, "server");
-	if (getint(c, IPPROTO_TCP, TCP_NODELAY) != 1 || getint(c, SOL_SOCKET, SO_KEEPALIVE) != 1) {
+	if (sock_getint(c, IPPROTO_TCP, TCP_NODELAY) != 1 || sock_getint(c, SOL_SOCKET, SO_KEEPALIVE) != 1) {
 		fail("client: TCP_NODELAY/SO_KEEPALIVE lost");
 		ret = 1;
 	}

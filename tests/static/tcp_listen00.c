@@ -39,16 +39,6 @@
 #define RCVBUF 65536
 #define HELPER_TIMEOUT 300
 
-static int getint(int sk, int level, int opt)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(sk, level, opt, &v, &len))
-		return -1;
-	return v;
-}
-
 /* double fork: the grandchild connects, reports, and waits for its end */
 static int start_helper(const struct sockaddr_in *addr)
 {
@@ -109,18 +99,9 @@ int main(int argc, char **argv)
 		pr_perror("setsockopt");
 		return 1;
 	}
-	rcvbuf_eff = getint(lsk, SOL_SOCKET, SO_RCVBUF);
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	addr.sin_port = 0;
-	if (bind(lsk, (struct sockaddr *)&addr, sizeof(addr)) || listen(lsk, 5)) {
+	rcvbuf_eff = sock_getint(lsk, SOL_SOCKET, SO_RCVBUF);
+	if (tcp_listen_loopback(lsk, 5, &addr)) {
 		pr_perror("bind/listen on 127.0.0.1");
-		return 1;
-	}
-	len = sizeof(addr);
-	if (getsockname(lsk, (struct sockaddr *)&addr, &len)) {
-		pr_perror("getsockname");
 		return 1;
 	}
 	test_msg("listening on 127.0.0.1:%d\n", ntohs(addr.sin_port));
@@ -134,7 +115,7 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
-	if (getint(lsk, SOL_SOCKET, SO_ACCEPTCONN) != 1) {
+	if (sock_getint(lsk, SOL_SOCKET, SO_ACCEPTCONN) != 1) {
 		fail("the socket is not listening any more");
 		ret = 1;
 	}
@@ -145,12 +126,12 @@ int main(int argc, char **argv)
 		     ntohs(got.sin_port), ntohs(addr.sin_port));
 		ret = 1;
 	}
-	if (getint(lsk, SOL_SOCKET, SO_REUSEADDR) != 1 || getint(lsk, SOL_SOCKET, SO_KEEPALIVE) != 1) {
+	if (sock_getint(lsk, SOL_SOCKET, SO_REUSEADDR) != 1 || sock_getint(lsk, SOL_SOCKET, SO_KEEPALIVE) != 1) {
 		fail("SO_REUSEADDR/SO_KEEPALIVE lost");
 		ret = 1;
 	}
-	if (getint(lsk, SOL_SOCKET, SO_RCVBUF) != rcvbuf_eff) {
-		fail("SO_RCVBUF is %d, expected %d", getint(lsk, SOL_SOCKET, SO_RCVBUF), rcvbuf_eff);
+	if (sock_getint(lsk, SOL_SOCKET, SO_RCVBUF) != rcvbuf_eff) {
+		fail("SO_RCVBUF is %d, expected %d", sock_getint(lsk, SOL_SOCKET, SO_RCVBUF), rcvbuf_eff);
 		ret = 1;
 	}
 

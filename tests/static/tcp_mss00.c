@@ -23,20 +23,9 @@
 
 #include "zdtmtst.h"
 
-static int mss(int sk)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(sk, IPPROTO_TCP, TCP_MAXSEG, &v, &len))
-		return -1;
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	struct sockaddr_in addr;
-	socklen_t len = sizeof(addr);
 	int lsk, c, s, before_c, before_s, after_c, after_s;
 	char buf[4];
 
@@ -48,12 +37,7 @@ int main(int argc, char **argv)
 		pr_perror("socket");
 		return 1;
 	}
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lsk, (struct sockaddr *)&addr, sizeof(addr)) || listen(lsk, 1) ||
-	    getsockname(lsk, (struct sockaddr *)&addr, &len) ||
-	    connect(c, (struct sockaddr *)&addr, sizeof(addr))) {
+	if (tcp_listen_loopback(lsk, 1, &addr) || connect(c, (struct sockaddr *)&addr, sizeof(addr))) {
 		pr_perror("bind/listen/connect");
 		return 1;
 	}
@@ -67,15 +51,15 @@ int main(int argc, char **argv)
 		pr_perror("ping");
 		return 1;
 	}
-	before_c = mss(c);
-	before_s = mss(s);
+	before_c = sock_getint(c, IPPROTO_TCP, TCP_MAXSEG);
+	before_s = sock_getint(s, IPPROTO_TCP, TCP_MAXSEG);
 	test_msg("MSS before: client %d, server %d\n", before_c, before_s);
 
 	test_daemon();
 	test_waitsig();
 
-	after_c = mss(c);
-	after_s = mss(s);
+	after_c = sock_getint(c, IPPROTO_TCP, TCP_MAXSEG);
+	after_s = sock_getint(s, IPPROTO_TCP, TCP_MAXSEG);
 	if (after_c != before_c || after_s != before_s) {
 		fail("MSS changed: client %d -> %d, server %d -> %d", before_c, after_c, before_s, after_s);
 		return 1;

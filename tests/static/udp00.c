@@ -44,16 +44,6 @@ static int udp_socket(struct sockaddr_in *bind_to)
 	return sk;
 }
 
-static int getint(int sk, int opt)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(sk, SOL_SOCKET, opt, &v, &len))
-		return -1;
-	return v;
-}
-
 static int same(const struct sockaddr_in *a, const struct sockaddr_in *b)
 {
 	return a->sin_family == b->sin_family && a->sin_addr.s_addr == b->sin_addr.s_addr &&
@@ -171,7 +161,7 @@ int main(int argc, char **argv)
 		pr_perror("bind A");
 		return 1;
 	}
-	rcvbuf_eff = getint(a, SO_RCVBUF);
+	rcvbuf_eff = sock_getint(a, SOL_SOCKET, SO_RCVBUF);
 	b = udp_socket(&ab);
 	c = udp_socket(NULL);
 	if (b < 0 || c < 0 || connect(b, (struct sockaddr *)&aa, sizeof(aa)) ||
@@ -204,12 +194,12 @@ int main(int argc, char **argv)
 	ret |= check_addr(b, 1, &aa, "B");
 	ret |= check_addr(c, 0, &ac, "C (autobound)");
 	ret |= check_addr(c, 1, &aa, "C");
-	if (getint(a, SO_BROADCAST) != 1 || getint(a, SO_REUSEPORT) != 1) {
+	if (sock_getint(a, SOL_SOCKET, SO_BROADCAST) != 1 || sock_getint(a, SOL_SOCKET, SO_REUSEPORT) != 1) {
 		fail("A: SO_BROADCAST/SO_REUSEPORT lost");
 		ret = 1;
 	}
-	if (getint(a, SO_RCVBUF) != rcvbuf_eff) {
-		fail("A: SO_RCVBUF is %d, expected %d", getint(a, SO_RCVBUF), rcvbuf_eff);
+	if (sock_getint(a, SOL_SOCKET, SO_RCVBUF) != rcvbuf_eff) {
+		fail("A: SO_RCVBUF is %d, expected %d", sock_getint(a, SOL_SOCKET, SO_RCVBUF), rcvbuf_eff);
 		ret = 1;
 	}
 

@@ -106,6 +106,7 @@ class NamespaceFlavor(Flavor):
         self.inner_cwd = ""
         self.work: Optional[Path] = None
         self.holder: Optional[subprocess.Popen] = None
+        self.run_kdat: Optional[Path] = None    # the run's kerndat cache its /run shares (--kdat-run)
 
     # ---- preparation -------------------------------------------------------
     def unavailable(self, facts) -> Optional[str]:
@@ -236,8 +237,11 @@ class NamespaceFlavor(Flavor):
         cmd = [str(self._nsinit()), "--hold"]
         if not self.engine.facts.kdat_cache:
             # criu's kerndat cache on a tmpfs /run of this namespace, seeded
-            # with the run's (see nsinit --kdat-run and _keep_kdat)
-            cmd.append(f"--kdat-run={self._run_kdat()}")
+            # with the run's copy: made during this boot by this run's criu
+            # (a reboot or another criu build start a new one; criu itself
+            # refuses a cache of another build). See nsinit --kdat-run.
+            self.run_kdat = self.engine.run_dir / "criu.kdat"
+            cmd.append(f"--kdat-run={self.run_kdat}")
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, close_fds=True)
         self.engine.reaper.owned.add(proc.pid)
@@ -249,15 +253,9 @@ class NamespaceFlavor(Flavor):
                                         + (said + proc.stdout.read()).decode(errors="replace").strip())
         proc.stdout.close()
 
-    def _run_kdat(self) -> Path:
-        """This run's copy of criu's kerndat cache: made during this boot by
-        this run's criu (a reboot or another criu build start a new one;
-        criu itself refuses a cache of another build)."""
-        return self.engine.run_dir / "criu.kdat"
-
     def _keep_kdat(self) -> None:
         """The cache criu wrote in this test's /run, for the next tests."""
-        dest = self._run_kdat()
+        dest = self.run_kdat
         if dest.exists():
             return
         try:
@@ -284,7 +282,7 @@ class NamespaceFlavor(Flavor):
 
     def teardown(self) -> None:
         if self.holder is not None:
-            if not self.engine.facts.kdat_cache:
+            if self.run_kdat is not None:
                 self._keep_kdat()
             self.holder.stdin.close()
             self.holder.kill()

@@ -40,7 +40,7 @@ def _test_files(workload) -> list:
     return [src] + [src.with_suffix(ext) for ext in (".desc", ".hook")]
 
 
-def _remove(path: Path) -> str:
+def remove_left(path: Path) -> str:
     """Remove what a test left at path; '' or why not."""
     try:
         if os.path.ismount(path):
@@ -77,7 +77,7 @@ class HostPathsGuard(Guard):
         return []
 
     def remove(self, run) -> list:
-        failed = [why for why in map(_remove, self.made) if why]
+        failed = [why for why in map(remove_left, self.made) if why]
         removed = [str(p) for p in self.made if not os.path.lexists(p)]
         if removed:
             with open(run.paths.log("cleanup.log"), "a") as log:

@@ -243,15 +243,10 @@ def _binfmt_misc_dies() -> Optional[str]:
 
 
 def _tun_closed_to_userns() -> Optional[str]:
-    try:
-        mode = os.stat("/dev/net/tun").st_mode
-    except OSError:
-        return None
-    if mode & 0o006 == 0o006:
-        return None
-    return (f"/dev/net/tun is mode {mode & 0o777:04o} here: criu restores the test's tun devices from "
-            f"inside its user namespace, whose root (not the host's) cannot open it ('tun: Can't open "
-            f"tun device: Permission denied'); upstream's zdtm.py fails it the same way")
+    reason = check.tun_closed_to_others()
+    return reason and (f"{reason}: criu restores the test's tun devices from inside its user namespace, "
+                       f"whose root (not the host's) cannot open it ('tun: Can't open tun device: "
+                       f"Permission denied'); upstream's zdtm.py fails it the same way")
 
 
 # Preconditions of single upstream tests in one flavor on the machine.

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -47,6 +48,29 @@ ssize_t write_all(int fd, const void *buf, size_t len)
 		done += (size_t)r;
 	}
 	return (ssize_t)done;
+}
+
+int sock_getint(int sk, int level, int opt)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(sk, level, opt, &v, &len))
+		return -1;
+	return v;
+}
+
+int tcp_listen_loopback(int sk, int backlog, struct sockaddr_in *addr)
+{
+	socklen_t len = sizeof(*addr);
+
+	memset(addr, 0, sizeof(*addr));
+	addr->sin_family = AF_INET;
+	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(sk, (struct sockaddr *)addr, sizeof(*addr)) || listen(sk, backlog) ||
+	    getsockname(sk, (struct sockaddr *)addr, &len))
+		return -1;
+	return 0;
 }
 
 int set_nonblock(int fd, int on)

@@ -187,6 +187,14 @@ int set_nonblock(int fd, int on);
 int unix_listen(const char *path, int type);
 int unix_connect(const char *path, int type);
 
+/* getsockopt() of an int option: its value, or -1 on error. */
+int sock_getint(int sk, int level, int opt);
+
+/* Bind the AF_INET socket sk to 127.0.0.1 on a free port and listen(); the
+ * bound address in *addr.  0, or -1 (errno set). */
+struct sockaddr_in;
+int tcp_listen_loopback(int sk, int backlog, struct sockaddr_in *addr);
+
 /* Connected sockets a and b carry "ping" a->b and "pong" b->a (the data
  * must already be there: non-blocking receive).  0, or 1 after a fail()
  * naming `what`. */
