@@ -75,3 +75,27 @@ def test_a_dead_runs_frozen_cgroup_is_thawed_killed_and_removed(tmp_path, monkey
             sleeper.wait()
         if cg.exists():
             os.rmdir(cg)
+
+
+def test_host_link_events_and_host_link_makers_never_overlap(reachable_dir):
+    """netlink00 in h listens to the host's link events; a peer or hook
+    adding host links (ext_link_plugin00's peer, upstream cr_veth's hook)
+    would queue one on its socket, which criu refuses to dump ("netlink:
+    The socket has data to read"). Both hold hostwide.HOST_LINKS: while
+    it is held, netlink00[h] waits, then passes."""
+    import time
+    from zdtm import hostwide
+    peer = (PROJECT / "tests/static/ext_link_plugin00.peer").read_bytes()
+    assert hostwide.ADDS_HOST_LINKS.search(peer)
+    lock = hostwide.lock(hostwide.HOST_LINKS)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "zdtm", "run", "--zdtm-dir", str(reachable_dir / "state"),
+                                 "-f", "h", "-t", "static/netlink00"], cwd=PROJECT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        time.sleep(5)
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+    finally:
+        lock.close()
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and out.splitlines()[-1].startswith("=") and "1 passed" in out.splitlines()[-1], \
+        out[-3000:]

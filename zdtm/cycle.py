@@ -28,7 +28,7 @@ from .flavors import FlavorUnavailable
 from .guards import guards_for
 from .modes import active_modes, variant_name
 from .outcome import PhaseFailure, Skip, TestResult
-from .preflight import preflight
+from .preflight import preflight, source_mentions
 from .workload import Workload
 
 __all__ = ["PhaseFailure", "Skip", "TestResult", "TestRun"]
@@ -121,6 +121,8 @@ class TestRun:
         t = time.monotonic()
         if self.flavor_name == "h" or self.workload.kind.name == "upstream":
             self._locks.append(hostwide.lock(f"test-{self.workload.name}"))
+        if self.flavor_name == "h" and any(source_mentions(self.workload, g) for g in hostwide.HEARS_HOST_LINKS):
+            self._locks.append(hostwide.lock(hostwide.HOST_LINKS))
         self._locks.append(hostwide.lock("excl", exclusive="excl" in self.desc.flags))
         self.result.timings["wait"] = round(time.monotonic() - t, 4)
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from . import hostwide
 from .kinds.base import Hooks
 from .outcome import PhaseFailure
 
@@ -39,6 +40,7 @@ class PeerHooks(Hooks):
         self.wrapped = wrapped          # the kind's own hooks still run
         self.proc: Optional[subprocess.Popen] = None
         self.log: Optional[Path] = None
+        self.host_links = None          # the host-wide lock, for a peer adding host links
 
     def call(self, stage: str, *, root_pid, log: Path, timeout: float, images: Optional[Path] = None) -> None:
         if stage == "post-start":
@@ -58,6 +60,8 @@ class PeerHooks(Hooks):
         if pid:
             env["ZDTM_TEST_PID"] = str(pid)
         self.log = log
+        if hostwide.ADDS_HOST_LINKS.search(self.program.read_bytes()):
+            self.host_links = hostwide.lock(hostwide.HOST_LINKS)
         with open(log, "ab") as err:
             try:
                 self.proc = subprocess.Popen([str(self.program)], cwd=self.work, env=env, stdin=subprocess.DEVNULL,
@@ -81,6 +85,7 @@ class PeerHooks(Hooks):
     def _stop(self, check: bool = True) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
+            self._release_host_links()
             return
         proc.stdout.close()
         if proc.poll() is None:
@@ -96,9 +101,15 @@ class PeerHooks(Hooks):
         if rc is None:
             rc = proc.wait()
         self.reaper.owned.discard(proc.pid)
+        self._release_host_links()      # its links went with it
         if check and rc != 0:
             how = f"exited with {rc}" if rc > 0 else f"was killed by {signal.Signals(-rc).name}"
             raise PhaseFailure("cleanup", f"peer {self.program.name} {how} when told to stop: {self._tail()}")
+
+    def _release_host_links(self) -> None:
+        if self.host_links is not None:
+            self.host_links.close()
+            self.host_links = None
 
     def _tail(self) -> str:
         try:

@@ -9,15 +9,24 @@ Locks (flock, released when the holder dies):
                    test in the host's namespaces at once (fixed names:
                    cgroups, ports, files)
   tmp-NAME.lock    an upstream test naming /tmp/NAME (zdtm.guards.hostpaths)
+  host-links.lock  a hook or peer adding links in the host's netns, and an
+                   h-flavor test subscribed to the host's link events (a
+                   netlink socket with queued events is one criu refuses)
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import stat
 from pathlib import Path
 
 HOST_DIR = Path(os.environ.get("ZDTM_HOST_DIR", "/run/zdtm"))
+HOST_LINKS = "host-links"
+# a hook or peer script that adds links (or named netns) in the host's netns
+ADDS_HOST_LINKS = re.compile(rb"\bip\s+(?:link|l|netns)\s+add\b")
+# a test's source subscribing to link or address events (netlink groups)
+HEARS_HOST_LINKS = ("RTMGRP_LINK", "RTNLGRP_LINK", "RTMGRP_IPV4_IFADDR", "RTNLGRP_IPV4_IFADDR")
 
 
 def host_dir(sub: str = "") -> Path:

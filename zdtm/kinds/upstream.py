@@ -408,7 +408,6 @@ def _changes_own_binary(workload: Workload) -> bool:
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOOK_POLL = 0.05
 # A hook that adds devices in the host's network namespace.
-HOST_NET = re.compile(rb"\bip\s+(?:link|l|netns)\s+add\b")
 
 
 class UpstreamHook(Hooks):
@@ -427,7 +426,7 @@ class UpstreamHook(Hooks):
         self.path, self.tree, self.subdir = path, tree, subdir
         self.pycriu_error: Optional[str] = None
         self.links: Optional[set] = None     # the host's links before --post-start
-        self.host_net = None                 # the host-wide lock of HOST_NET hooks
+        self.host_net = None                 # the host-wide lock of hooks adding host links
         self.files: Optional[SharedCwd] = None
 
     def call(self, stage: str, *, root_pid, log: Path, timeout: float,
@@ -481,8 +480,8 @@ class UpstreamHook(Hooks):
         runs alone on the host, from --post-start to --clean."""
         self.links = _host_links()
         try:
-            if self.host_net is None and HOST_NET.search(self.path.read_bytes()):
-                self.host_net = hostwide.lock("upstream-host-net")
+            if self.host_net is None and hostwide.ADDS_HOST_LINKS.search(self.path.read_bytes()):
+                self.host_net = hostwide.lock(hostwide.HOST_LINKS)
                 self.links = _host_links()
         except OSError:
             pass
