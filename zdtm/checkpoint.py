@@ -101,9 +101,10 @@ class CheckpointRestore:
         self.background_dump = next((m for m in self.modes if m.dump_in_background), None)
 
     def run_cycles(self) -> None:
-        settle = self.run.workload.kind.settle(self.run.workload)
-        if settle:
-            time.sleep(settle)
+        settled = self.run.workload.kind.settle(self.run.workload, self.run.root_pid)
+        if settled:
+            with open(self.run.paths.log("settle.log"), "a") as log:
+                log.write(settled + "\n")
         for n in range(1, self.iterations + 1):
             step = Step(self.run, n, self.run.paths.images / str(n), last=n == self.iterations)
             self.run.driver.prepare_dir(step.images)

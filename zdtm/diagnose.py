@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 
+from .netns_tcp import run_in_netns, socket_inodes
 from .procs import descendants, proc_state
 
 STACK_LINES = 12
@@ -93,22 +93,6 @@ TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5:
 TCP_TIMERS = {0: "none", 1: "retransmit", 2: "keepalive", 3: "time-wait", 4: "window-probe"}
 
 
-def _socket_inodes(pid: int) -> set:
-    inodes = set()
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return inodes
-    for fd in fds:
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
-    return inodes
-
-
 def _endpoint(field: str) -> str:
     addr, port = field.split(":")
     if len(addr) == 8:  # IPv4, host byte order (little endian here)
@@ -119,7 +103,7 @@ def _endpoint(field: str) -> str:
 def tcp_sockets(pid: int) -> list:
     """The task's TCP sockets, from /proc/PID/net/tcp{,6} (its own netns):
     state, send/receive queue bytes, the pending timer and its retries."""
-    inodes = _socket_inodes(pid)
+    inodes = socket_inodes(pid)
     out = []
     for table in ("tcp", "tcp6"):
         for line in _read(f"/proc/{pid}/net/{table}").splitlines()[1:]:
@@ -134,22 +118,13 @@ def tcp_sockets(pid: int) -> list:
     return out
 
 
-def _in_netns(pid: int, argv: list) -> str:
-    """What argv prints run in pid's net namespace ("" if it cannot run)."""
-    try:
-        return subprocess.run(["nsenter", "-t", str(pid), "-n", *argv], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-
-
 def tcp_details(pid: int) -> list:
     """ss's view of the task's TCP sockets (memory, windows, out-of-order
     segments, timers), from inside its netns: what /proc/net/tcp lacks to
     tell a stalled connection's cause. [] without ss or nsenter."""
-    inodes = _socket_inodes(pid)
+    inodes = socket_inodes(pid)
     out, keep = [], False
-    for line in _in_netns(pid, ["ss", "-tinmeoH"]).splitlines():
+    for line in (run_in_netns(pid, ["ss", "-tinmeoH"]) or "").splitlines():
         if not line[:1].isspace():
             m = re.search(r"\bino:(\d+)", line)
             keep = bool(m and m.group(1) in inodes)
@@ -167,7 +142,7 @@ def tcp_counters(pid: int) -> list:
     drops for a full or zero window, out-of-window segments, prunes...),
     [] without nstat. A test's own netns counts from its restore on."""
     out = []
-    for line in _in_netns(pid, ["nstat", "-as"]).splitlines():
+    for line in (run_in_netns(pid, ["nstat", "-as"]) or "").splitlines():
         f = line.split()
         if len(f) >= 2 and f[0].startswith(("TcpExt", "Tcp")) and f[1] != "0":
             out.append(f"{f[0]} {f[1]}")

@@ -82,11 +82,13 @@ class WorkloadKind(ABC):
         """Why this test cannot run in this flavor on this machine, or None."""
         return None
 
-    def settle(self, workload: Workload) -> float:
-        """Seconds the test runs between ready and its first dump (0: at
-        once). Only for a test whose pass needs the state its own harness
-        reaches by then, with the reason beside it."""
-        return 0.0
+    def settle(self, workload: Workload, pid: int) -> Optional[str]:
+        """Wait, between ready and the first dump, for the state this test
+        must be dumped in (pid: the tree's root); None, or a line on what was
+        waited for and how long. At once for most tests: only a test whose
+        pass needs the state its own harness dumps it in waits, with the
+        reason beside it."""
+        return None
 
     def criu_opts(self, builder: Builder, workload: Workload, desc: Desc, criu_bin: Optional[str]) -> list:
         """Extra criu options for dump and restore (a `crlib` test's --libdir)."""

@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from .. import check, hostwide
+from .. import check, hostwide, netns_tcp
 from ..build import BuildError, Builder, Executable, digest
 from ..desc import Desc
 from ..guards.tasks import HOOK_ENV
@@ -218,21 +218,23 @@ VOLATILE["fd_from_pidfd"] = (("fd.5", "its child closes the pipe's write end (fd
                                       "parent waiting for it: under load that happens after the snapshot, "
                                       "before or after the dump (seen once in 1153 tests with --sibling)"),)
 
-# Upstream tests dumped only once they have run this long (seconds), as
-# zdtm.py's do: it reads the tree's state in Python (get_visible_state)
-# between the test's start and the dump.
-_TCPBUF_SETTLE = (1.0, "criu restores an established TCP socket with an MSS of 524 (mss_clamp is set "
-                       "through TCP_REPAIR_OPTIONS after the repair connect() sized the MSS, soccr.c; see "
-                       "tests/static/tcp_mss00.c): the restored connection moves its data in small segments "
-                       "that keep closing the receiver's window, and when the test is dumped in its first "
-                       "milliseconds it stalls in zero-window probes with exponential backoff past the stop "
-                       "timeout (1 run in 3 under load); dumped after a second of running, as zdtm.py's "
-                       "state reading delays its dump, it stalls far less often (0 in 56 runs beside a CPU "
-                       "hog) but not never. Likely cause: the kernel's retracted zero window (a full "
-                       "receive buffer of small segments) then rejects the peer's segments and ACKs as "
-                       "beyond the window (TcpExtBeyondWindow in the hang report), netdev 'tcp: implement "
-                       "RFC 7323 window retraction receiver requirements', 2026")
-SETTLE = {name: _TCPBUF_SETTLE for name in ("socket-tcpbuf-local", "socket-tcpbuf6-local")}
+# Upstream tests dumped only once none of their TCP segments is in flight,
+# as zdtm.py's dumps happen to find them, with the reason.
+_TCPBUF_QUIET = (
+    "criu restores an established TCP socket with an MSS of 524 (soccr.c connect()s the repaired socket, "
+    "which sizes the MSS, before TCP_REPAIR_OPTIONS sets the dumped mss_clamp; tests/static/tcp_mss00.c). "
+    "This test keeps its receive buffers at the edge of the kernel's memory squeeze: without criu too "
+    "its client's segments are dropped and retransmitted. Dumped while segments are in flight (criu's "
+    "network lock drops their ACKs), the restored client retransmits them in 524-byte segments into the "
+    "server's nearly full buffer; both ends then advertise a retracted zero window and reject the "
+    "other's window updates as beyond it (TcpExtBeyondWindow in the hang report; netdev 2026 'tcp: "
+    "implement RFC 7323 window retraction receiver requirements'), and the test never stops (1 run in "
+    "3 under load, dumped at once). zdtm.py's dump comes ~0.13 s after ready, behind criu's uncached "
+    "kernel probe, when the test's first burst is over and nothing is in flight: its dumps find the "
+    "client's data all unsent (8 of 8 here), and so do ours now")
+QUIET_TCP = {name: _TCPBUF_QUIET for name in ("socket-tcpbuf-local", "socket-tcpbuf6-local")}
+# how long a QUIET_TCP test may take to get there before it is dumped anyway
+QUIET_TCP_TIMEOUT = 5.0
 
 
 def _binfmt_misc_dies() -> Optional[str]:
@@ -727,8 +729,13 @@ class UpstreamKind(WorkloadKind):
         need = FLAVOR_MACHINE_NEEDS.get((workload.source.stem, flavor))
         return need() if need else None
 
-    def settle(self, workload: Workload) -> float:
-        return SETTLE.get(workload.source.stem, (0.0, ""))[0]
+    def settle(self, workload: Workload, pid: int) -> Optional[str]:
+        if workload.source.stem not in QUIET_TCP:
+            return None
+        quiet, waited, looks = netns_tcp.wait_quiet(pid, QUIET_TCP_TIMEOUT)
+        state = {True: "no TCP segment of the tree in flight", False: "segments still in flight, dumped anyway",
+                 None: "ss could not look into its netns, dumped at once"}[quiet]
+        return f"settle: {state} after {waited:.3f} s ({looks} looks); why: {QUIET_TCP[workload.source.stem]}"
 
     def outside_ignore(self, workload: Workload) -> tuple:
         """What the outside check must not compare for this test (it changes
