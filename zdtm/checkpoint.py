@@ -18,6 +18,7 @@ from .criu import CriuCall, CriuRun
 from .outcome import PhaseFailure, Skip
 from .procs import descendants, is_descendant, pidfd, wait_gone, wait_pidfds
 from .safeio import read_text
+from .settle_gate import SettleGate
 from .snapshot import differences, format_differences, snapshot_tree, summarize_accepted
 
 GONE_TIMEOUT = 10.0
@@ -101,10 +102,6 @@ class CheckpointRestore:
         self.background_dump = next((m for m in self.modes if m.dump_in_background), None)
 
     def run_cycles(self) -> None:
-        settled = self.run.workload.kind.settle(self.run.workload, self.run.root_pid)
-        if settled:
-            with open(self.run.paths.log("settle.log"), "a") as log:
-                log.write(settled + "\n")
         for n in range(1, self.iterations + 1):
             step = Step(self.run, n, self.run.paths.images / str(n), last=n == self.iterations)
             self.run.driver.prepare_dir(step.images)
@@ -114,6 +111,25 @@ class CheckpointRestore:
                 self._restore(step)
 
     # ---- dump --------------------------------------------------------------------
+    def _settle_gate(self, step: Step, crfail: bool) -> Optional[SettleGate]:
+        """The test's own wait for the state it must be dumped in
+        (WorkloadKind.settle), before the first dump: at criu's pre-dump stage
+        through a SettleGate, or here when the dump runs on in the background
+        (a mode's start_dump) or is to be refused (crfail)."""
+        wait = self.run.workload.kind.settle(self.run.workload) if step.n == 1 else None
+        if wait is None:
+            return None
+        root = self.run.root_pid
+        if self.background_dump is None and not crfail:
+            return SettleGate(self.run.paths.art, lambda: wait(root))
+        self._note_settled([wait(root)])
+        return None
+
+    def _note_settled(self, lines: list) -> None:
+        if lines:
+            with open(self.run.paths.log("settle.log"), "a") as log:
+                log.writelines(line + "\n" for line in lines)
+
     def _dump(self, step: Step) -> bool:
         """Dump once; False when the test is over (a crfail refusal)."""
         run, crfail = self.run, "crfail" in self.desc.flags
@@ -123,7 +139,13 @@ class CheckpointRestore:
         try:
             self._call_hooks("before_dump", step)
             run.call_hook("pre-dump", images=step.images)
-            step.criu = self._dump_once(step, crfail)
+            gate = self._settle_gate(step, crfail)
+            try:
+                step.criu = self._dump_once(step, crfail, gate)
+            finally:
+                if gate:
+                    gate.close()
+                    self._note_settled(gate.notes + gate.errors)
             # a crfail dump is retried only when criu did not get to refuse
             # (--fault 1 kills it while it infects: zdtm.py retries it too)
             if not step.criu.ok and (not crfail or step.criu.crashed):
@@ -154,11 +176,13 @@ class CheckpointRestore:
                 os.close(fd)
         return True
 
-    def _dump_once(self, step: Step, crfail: bool) -> CriuRun:
+    def _dump_once(self, step: Step, crfail: bool, gate: Optional[SettleGate] = None) -> CriuRun:
         if self.background_dump is not None and not crfail:
             return self.background_dump.start_dump(step, self._call("dump", step))
-        criu = self.run.driver.dump(self.run.root_pid, self._call("dump", step),
-                                    leave_running=self.leave_running or crfail)
+        call = self._call("dump", step)
+        if gate:
+            call.opts += ["--action-script", str(gate.script)]
+        criu = self.run.driver.dump(self.run.root_pid, call, leave_running=self.leave_running or crfail)
         self.run.record_criu(criu, "dump")
         return criu
 

@@ -82,12 +82,13 @@ class WorkloadKind(ABC):
         """Why this test cannot run in this flavor on this machine, or None."""
         return None
 
-    def settle(self, workload: Workload, pid: int) -> Optional[str]:
-        """Wait, between ready and the first dump, for the state this test
-        must be dumped in (pid: the tree's root); None, or a line on what was
-        waited for and how long. At once for most tests: only a test whose
-        pass needs the state its own harness dumps it in waits, with the
-        reason beside it."""
+    def settle(self, workload: Workload) -> Optional[Callable[[int], str]]:
+        """How to wait for the state this test must be dumped in: None (at
+        once, most tests), or a function of the tree's root pid that waits
+        and returns a line on what it waited for and how long. It runs at
+        criu's pre-dump stage, right before criu seizes the tree
+        (zdtm.settle_gate). Only for a test whose pass needs the state its
+        own harness dumps it in, with the reason beside it."""
         return None
 
     def criu_opts(self, builder: Builder, workload: Workload, desc: Desc, criu_bin: Optional[str]) -> list:

@@ -26,7 +26,7 @@ import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .. import check, hostwide, netns_tcp
 from ..build import BuildError, Builder, Executable, digest
@@ -729,13 +729,19 @@ class UpstreamKind(WorkloadKind):
         need = FLAVOR_MACHINE_NEEDS.get((workload.source.stem, flavor))
         return need() if need else None
 
-    def settle(self, workload: Workload, pid: int) -> Optional[str]:
-        if workload.source.stem not in QUIET_TCP:
+    def settle(self, workload: Workload) -> Optional[Callable[[int], str]]:
+        why = QUIET_TCP.get(workload.source.stem)
+        if not why:
             return None
-        quiet, waited, looks = netns_tcp.wait_quiet(pid, QUIET_TCP_TIMEOUT)
-        state = {True: "no TCP segment of the tree in flight", False: "segments still in flight, dumped anyway",
-                 None: "ss could not look into its netns, dumped at once"}[quiet]
-        return f"settle: {state} after {waited:.3f} s ({looks} looks); why: {QUIET_TCP[workload.source.stem]}"
+
+        def quiet(pid: int) -> str:
+            quiet, waited, looks = netns_tcp.wait_quiet(pid, QUIET_TCP_TIMEOUT)
+            state = {True: "its TCP connections quiet (nothing in flight or moving, the server waiting "
+                           "for its peer)",
+                     False: "its TCP connections never quiet, dumped anyway",
+                     None: "ss could not look into its netns, dumped at once"}[quiet]
+            return f"settle: {state} after {waited:.3f} s ({looks} looks); why: {why}"
+        return quiet
 
     def outside_ignore(self, workload: Workload) -> tuple:
         """What the outside check must not compare for this test (it changes
