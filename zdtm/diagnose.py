@@ -13,7 +13,7 @@ import re
 import signal
 
 from .netns_tcp import run_in_netns, socket_inodes
-from .procs import descendants, proc_state
+from .procs import descendants, proc_state, syscall_of
 
 STACK_LINES = 12
 
@@ -59,7 +59,7 @@ def _thread(pid: int, tid: int) -> list:
     status = _status(f"{base}/status")
     head = (f"  tid {tid} ({status.get('Name', '?')}): state {status.get('State', '?')}, "
             f"wchan {_read(f'{base}/wchan').strip() or '-'}; signals: {_signals(status)}")
-    call = _syscall(pid, base)
+    call = _syscall(pid, tid)
     stack = [f"      {line}" for line in _read(f"{base}/stack").strip().splitlines()[:STACK_LINES]]
     return [head] + ([f"    in {call}"] if call else []) + stack
 
@@ -70,22 +70,17 @@ FD_CALLS = {0: "read", 1: "write", 7: "poll", 23: "select", 44: "sendto", 45: "r
             47: "recvmsg", 232: "epoll_wait", 43: "accept", 288: "accept4"}
 
 
-def _syscall(pid: int, base: str) -> str:
+def _syscall(pid: int, tid: int) -> str:
     """The syscall the thread sleeps in, with the file its fd argument
-    names (/proc/PID/task/TID/syscall), or ""."""
-    fields = _read(f"{base}/syscall").split()
-    if len(fields) < 2 or not fields[0].isdigit():
+    names, or ""."""
+    call = syscall_of(pid, tid)
+    if call is None:
         return ""
-    nr = int(fields[0])
+    nr, fd, target = call
     name = FD_CALLS.get(nr) if os.uname().machine == "x86_64" else None
     if name is None or name in ("poll", "select", "epoll_wait"):
         return f"{name or 'syscall ' + str(nr)}()"
-    fd = int(fields[1], 16)
-    try:
-        target = os.readlink(f"/proc/{pid}/fd/{fd}")
-    except OSError:
-        target = "?"
-    return f"{name}(fd {fd}: {target})"
+    return f"{name}(fd {fd}: {target or '?'})"
 
 
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",

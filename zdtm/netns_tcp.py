@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from .procs import descendants
+from .procs import descendants, proc_state, syscall_of
 
 # between two looks at a tree's connections (each look is an nsenter+ss, ~5 ms)
 QUIET_POLL = 0.005
@@ -90,16 +90,13 @@ def _waits_for_peer(pid: int, established: dict) -> Optional[bool]:
     """Whether pid sleeps in a read on one of the tree's connections with
     nothing queued to read."""
     calls = READ_CALLS.get(os.uname().machine)
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        with open(f"/proc/{pid}/syscall") as f:
-            fields = f.read().split()
-        if state != "S" or not fields[0].isdigit() or calls is None or int(fields[0]) not in calls:
-            return None if calls is None else False
-        target = os.readlink(f"/proc/{pid}/fd/{int(fields[1], 16)}")
-    except (OSError, ValueError, IndexError):
+    state = proc_state(pid)
+    if calls is None or state is None:
         return None
+    call = syscall_of(pid) if state == "S" else None
+    if call is None or call[0] not in calls:
+        return False
+    target = call[2] or ""
     ino = target[8:-1] if target.startswith("socket:[") else None
     return ino in established and established[ino][0] == 0
 

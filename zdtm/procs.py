@@ -82,6 +82,25 @@ def proc_state(pid: int) -> Optional[str]:
     return data[data.rindex(")") + 2]
 
 
+def syscall_of(pid: int, tid: Optional[int] = None) -> Optional[tuple]:
+    """(number, first argument, the file that argument names as an fd of pid
+    or None) of the syscall the thread is in (/proc/PID/task/TID/syscall);
+    None when it runs in user space or cannot be read."""
+    try:
+        with open(f"/proc/{pid}/task/{tid or pid}/syscall") as f:
+            fields = f.read().split()
+    except OSError:
+        return None
+    if len(fields) < 2 or not fields[0].isdigit():
+        return None
+    arg = int(fields[1], 16)
+    try:
+        target = os.readlink(f"/proc/{pid}/fd/{arg}")
+    except (OSError, ValueError):
+        target = None
+    return int(fields[0]), arg, target
+
+
 def _stat_field(pid: int, index: int) -> Optional[int]:
     """A numeric field of /proc/PID/stat, counted after the state letter
     (0: state... 1: ppid, 19: start time), None if the pid is gone."""

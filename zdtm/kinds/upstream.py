@@ -218,8 +218,8 @@ VOLATILE["fd_from_pidfd"] = (("fd.5", "its child closes the pipe's write end (fd
                                       "parent waiting for it: under load that happens after the snapshot, "
                                       "before or after the dump (seen once in 1153 tests with --sibling)"),)
 
-# Upstream tests dumped only once none of their TCP segments is in flight,
-# as zdtm.py's dumps happen to find them, with the reason.
+# Upstream tests dumped only once their TCP connections are quiet
+# (netns_tcp.wait_quiet), as zdtm.py's dumps happen to find them, with the reason.
 _TCPBUF_QUIET = (
     "criu restores an established TCP socket with an MSS of 524 (soccr.c connect()s the repaired socket, "
     "which sizes the MSS, before TCP_REPAIR_OPTIONS sets the dumped mss_clamp; tests/static/tcp_mss00.c). "
